@@ -1,0 +1,44 @@
+"""The only code that talks to a database engine.
+
+``open_store(config)`` gives the workspace's store: the embedded default (SQLite + Parquet in
+the workspace folder) or PostgreSQL (``psycopg``, installed by ``pip install
+'territoria[postgresql]'``). ``stage_file`` validates a delivered file in DuckDB.
+"""
+
+from __future__ import annotations
+
+from territoria.backends.base import (
+    QUARANTINE_SCHEMA,
+    Capabilities,
+    LoadRecord,
+    StagedLoad,
+    Store,
+)
+from territoria.backends.staging import ReaderSpec, StagePlan, StageResult, stage_file
+from territoria.backends.validation_sql import FieldPlan
+from territoria.core.config import WorkspaceConfig
+
+__all__ = [
+    "QUARANTINE_SCHEMA",
+    "Capabilities",
+    "FieldPlan",
+    "LoadRecord",
+    "ReaderSpec",
+    "StagePlan",
+    "StageResult",
+    "StagedLoad",
+    "Store",
+    "open_store",
+    "stage_file",
+]
+
+
+def open_store(config: WorkspaceConfig) -> Store:
+    """The store a workspace's ``territoria.toml`` names."""
+    if config.store.kind == "postgresql":
+        from territoria.backends.postgres import PostgresStore
+
+        return PostgresStore(config.store.url, config.store.schema, config.root / ".staging")
+    from territoria.backends.embedded import EmbeddedStore
+
+    return EmbeddedStore(config.store_dir)

@@ -1,0 +1,145 @@
+"""What every store offers: the load ledger, quarantine, and the raw records of each load.
+
+A store is the only code that talks to a database engine. The embedded default keeps a
+SQLite catalog (WAL, so the web server and batch commands run at the same time) beside
+immutable Parquet files; PostgreSQL keeps everything in tables of one schema.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from territoria.core.types import LoadStatus
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a store can do, declared as data (read by generic code, never by branching)."""
+
+    name: str
+    concurrent_readers: bool
+    transactional_loads: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """One entry of the load ledger: a file delivered for a source, and what became of it."""
+
+    load_id: str
+    source: str
+    file_name: str
+    content_hash: str
+    status: LoadStatus
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    message: str = ""
+    contract_hash: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LoadRecord:
+        data = dict(row)
+        details = data.get("details") or {}
+        data["details"] = json.loads(details) if isinstance(details, str) else details
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("load_id", pa.string()),
+        ("source", pa.string()),
+        ("record", pa.int64()),
+        ("line", pa.int64()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("errors", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class StagedLoad:
+    """A load validated and written to staging files, ready to be committed atomically."""
+
+    record: LoadRecord
+    valid_dir: Path | None
+    quarantine: pa.Table
+    columns: list[tuple[str, str]]
+
+
+class Store(ABC):
+    """The interface every backend implements; see the module docstring."""
+
+    capabilities: Capabilities
+
+    @abstractmethod
+    def staging_dir(self) -> Path:
+        """A private folder on the same file system as the store, for files being loaded."""
+
+    @abstractmethod
+    def find_loaded(self, source: str, content_hash: str) -> LoadRecord | None:
+        """The successful load of this exact file content for this source, if any."""
+
+    @abstractmethod
+    def commit_load(self, staged: StagedLoad) -> LoadRecord:
+        """Make a staged load visible, all or nothing; a duplicate becomes ``skipped_duplicate``."""
+
+    @abstractmethod
+    def record_failed_load(self, record: LoadRecord) -> None:
+        """Write a failed load in the ledger (nothing of its rows is kept)."""
+
+    @abstractmethod
+    def loads(self, source: str | None = None, limit: int = 1000) -> list[LoadRecord]:
+        """The load ledger, newest first."""
+
+    @abstractmethod
+    def quarantine(
+        self, source: str, load_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> pa.Table:
+        """Quarantined rows of a source (schema ``QUARANTINE_SCHEMA``), oldest load first."""
+
+    @abstractmethod
+    def quarantine_count(self, source: str, load_id: str | None = None) -> int:
+        """How many rows of a source are in quarantine."""
+
+    @abstractmethod
+    def raw_batches(
+        self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        """The raw records of every successful load of a source, with ``_load_id`` and ``_record``."""
+
+    def raw_table(self, source: str, columns: list[str] | None = None) -> pa.Table:
+        """All raw records of a source as one Arrow table (small sources only)."""
+        batches = list(self.raw_batches(source, columns))
+        if not batches:
+            return pa.table({})
+        return pa.Table.from_batches(batches)
+
+    @abstractmethod
+    def recover(self) -> int:
+        """Remove what an interrupted load left behind; returns how many leftovers went."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,274 @@
+"""The embedded default: a SQLite catalog (WAL mode) beside immutable Parquet files.
+
+Layout of ``<workspace>/store``::
+
+    catalog.sqlite                     load ledger (and, later, registry state)
+    raw/<source>/<load_id>/*.parquet   the rows of each successful load, never rewritten
+    quarantine/<source>/<load_id>.parquet
+    staging/                           files of loads in progress (removed on recovery)
+
+Why this shape: SQLite in WAL mode lets any number of processes read while one writes, so
+the web server and batch commands share a workspace; Parquet files are written under a
+temporary name and renamed, then the ledger row is committed: a reader sees a load only once
+its ledger row exists, so an interrupted load is never partially visible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from territoria.backends.base import (
+    QUARANTINE_SCHEMA,
+    Capabilities,
+    LoadRecord,
+    StagedLoad,
+    Store,
+)
+from territoria.backends.validation_sql import quote_ident, quote_literal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS loads (
+    load_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rows_read INTEGER NOT NULL DEFAULT 0,
+    rows_loaded INTEGER NOT NULL DEFAULT 0,
+    rows_quarantined INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    contract_hash TEXT NOT NULL DEFAULT '',
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX IF NOT EXISTS loads_one_per_content
+    ON loads (source, content_hash) WHERE status = 'loaded';
+CREATE INDEX IF NOT EXISTS loads_by_source ON loads (source, finished_at);
+"""
+_COLUMNS = (
+    "load_id, source, file_name, content_hash, status, rows_read, rows_loaded, "
+    "rows_quarantined, started_at, finished_at, message, contract_hash, details"
+)
+
+
+class EmbeddedStore(Store):
+    capabilities = Capabilities(
+        name="embedded",
+        concurrent_readers=True,
+        transactional_loads=True,
+        description="SQLite (WAL) + Parquet dans le dossier de l'espace de travail",
+    )
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("raw", "quarantine", "staging"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(root / "catalog.sqlite", timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    def find_loaded(self, source: str, content_hash: str) -> LoadRecord | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM loads WHERE source = ? AND content_hash = ? AND status = 'loaded'",
+            (source, content_hash),
+        ).fetchone()
+        return None if row is None else LoadRecord.from_row(dict(row))
+
+    def commit_load(self, staged: StagedLoad) -> LoadRecord:
+        record = staged.record
+        raw_target = self._data_path("raw", record.source, record.load_id).with_suffix("")
+        q_target = self._data_path("quarantine", record.source, record.load_id)
+        moved: list[Path] = []
+        try:
+            if staged.valid_dir is not None:
+                moved.append(_publish_dir(staged.valid_dir, raw_target))
+            if staged.quarantine.num_rows:
+                tmp = q_target.with_name(q_target.name + ".tmp")
+                pq.write_table(staged.quarantine, tmp, compression="zstd")
+                moved.append(_publish(tmp, q_target))
+            _fsync_dir(raw_target.parent)
+            self._insert(record)
+        except sqlite3.IntegrityError:
+            _remove(moved)
+            existing = self.find_loaded(record.source, record.content_hash)
+            return _as_duplicate(record, existing)
+        except BaseException:
+            _remove(moved)
+            raise
+        return record
+
+    def record_failed_load(self, record: LoadRecord) -> None:
+        self._insert(record)
+
+    def _insert(self, record: LoadRecord) -> None:
+        values = record.as_dict()
+        values["details"] = json.dumps(values["details"], ensure_ascii=False, sort_keys=True)
+        placeholders = ", ".join("?" for _ in _COLUMNS.split(","))
+        with self._transaction():
+            self._db.execute(
+                f"INSERT INTO loads ({_COLUMNS}) VALUES ({placeholders})",
+                [values[c.strip()] for c in _COLUMNS.split(",")],
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _data_path(self, kind: str, source: str, load_id: str) -> Path:
+        folder = self.root / kind / source
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{load_id}.parquet"
+
+    def recover(self) -> int:
+        """Remove staging leftovers and data files that no committed load refers to."""
+        removed = 0
+        staging = self.staging_dir()
+        for child in staging.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+            removed += 1
+        known = {r[0] for r in self._db.execute("SELECT load_id FROM loads")}
+        for kind in ("raw", "quarantine"):
+            for path in (self.root / kind).glob("*/*"):
+                if path.name.split(".")[0] not in known or path.name.endswith(".tmp"):
+                    _remove([path])
+                    removed += 1
+        return removed
+
+    # -- reading -------------------------------------------------------------------------
+
+    def loads(self, source: str | None = None, limit: int = 1000) -> list[LoadRecord]:
+        where, params = ("WHERE source = ?", [source]) if source else ("", [])
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM loads {where} ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        ).fetchall()
+        return [LoadRecord.from_row(dict(r)) for r in rows]
+
+    def _load_ids(self, source: str, load_id: str | None) -> list[str]:
+        sql = "SELECT load_id FROM loads WHERE source = ? AND status = 'loaded'"
+        params: list[Any] = [source]
+        if load_id is not None:
+            sql += " AND load_id = ?"
+            params.append(load_id)
+        return [r[0] for r in self._db.execute(sql + " ORDER BY finished_at, rowid", params)]
+
+    def _files(self, kind: str, source: str, load_id: str | None) -> list[Path]:
+        """Data files of committed loads only: a file no ledger row names is invisible."""
+        folder = self.root / kind / source
+        if kind == "quarantine":
+            paths = [folder / f"{i}.parquet" for i in self._load_ids(source, load_id)]
+            return [p for p in paths if p.exists()]
+        return [p for i in self._load_ids(source, load_id) for p in sorted((folder / i).glob("*.parquet"))]
+
+    def quarantine(
+        self, source: str, load_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> pa.Table:
+        files = self._files("quarantine", source, load_id)
+        if not files:
+            return QUARANTINE_SCHEMA.empty_table()
+        listing = ", ".join(quote_literal(str(p)) for p in files)
+        with duckdb.connect() as con:
+            table = con.sql(
+                f"SELECT * FROM read_parquet([{listing}]) LIMIT {int(limit)} OFFSET {int(offset)}"
+            ).to_arrow_table()
+        return table.cast(QUARANTINE_SCHEMA)
+
+    def quarantine_count(self, source: str, load_id: str | None = None) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self._files("quarantine", source, load_id))
+
+    def raw_batches(
+        self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
+    ) -> Iterator[pa.RecordBatch]:
+        for path in self._files("raw", source, None):
+            load_id = path.parent.name
+            parquet = pq.ParquetFile(path)
+            names = [n for n in parquet.schema_arrow.names if not n.startswith("_") or n == "_record"]
+            wanted = names if columns is None else [c for c in columns if c in names]
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
+                ids = pa.array([load_id] * batch.num_rows, pa.string())
+                yield pa.RecordBatch.from_arrays(
+                    [ids, *batch.columns], names=["_load_id", *batch.schema.names]
+                )
+
+    def raw_sql_source(self, source: str) -> str:
+        """A DuckDB table expression over every loaded file of a source (for analytics)."""
+        files = self._files("raw", source, None)
+        if not files:
+            return "(SELECT NULL AS _record WHERE FALSE)"
+        listing = ", ".join(quote_literal(str(p)) for p in files)
+        return f"read_parquet([{listing}], union_by_name=true, filename={quote_ident('_file')})"
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _publish_dir(tmp: Path, target: Path) -> Path:
+    """Flush a finished folder of files and give it its final name (atomic rename)."""
+    for path in tmp.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_dir(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _publish(tmp: Path, target: Path) -> Path:
+    """Flush a finished file to disk and give it its final name (atomic on one file system)."""
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _as_duplicate(record: LoadRecord, existing: LoadRecord | None) -> LoadRecord:
+    from dataclasses import replace
+
+    return replace(
+        record,
+        status="skipped_duplicate",
+        rows_loaded=0,
+        rows_quarantined=0,
+        message="fichier déjà chargé"
+        + (f" (chargement {existing.load_id})" if existing else ""),
+    )

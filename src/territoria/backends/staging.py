@@ -1,0 +1,249 @@
+"""Validate one delivered file against its contract in DuckDB and write it to staging files.
+
+One scan of the file writes the rows that pass as Parquet and the rows that fail, with their
+raw text and reasons, beside them (``PARTITION_BY`` on the outcome). Malformed CSV lines
+(wrong number of columns) are caught by DuckDB's rejects tables. Nothing here is visible to
+readers: the store commits the staged files atomically afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from territoria.backends.base import QUARANTINE_SCHEMA
+from territoria.core.contract import normalise_header
+from territoria.backends.validation_sql import (
+    FieldPlan,
+    clean_expr,
+    error_expr,
+    quote_ident,
+    quote_literal,
+    sql_type,
+    typed_expr,
+)
+
+ReaderKind = Literal["csv", "json", "ndjson", "parquet"]
+_MALFORMED_LABELS = {
+    "MISSING COLUMNS": "ligne mal formée : colonnes manquantes",
+    "TOO MANY COLUMNS": "ligne mal formée : colonnes en trop",
+    "UNQUOTED VALUE": "ligne mal formée : guillemets incorrects",
+    "LINE SIZE OVER MAXIMUM": "ligne trop longue",
+    "INVALID ENCODING": "encodage invalide",
+    "INVALID UNICODE": "encodage invalide",
+}
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """How to read a file as text columns (the file has been sniffed beforehand)."""
+
+    kind: ReaderKind
+    path: Path
+    columns: tuple[str, ...]
+    delimiter: str = ","
+    header_lines: int = 1
+    one_line_per_record: bool = False
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    reader: ReaderSpec
+    fields: Sequence[FieldPlan]
+    missing_values: Sequence[str]
+    extra_columns: Sequence[str] = ()
+    iso_fallback: bool = False
+
+
+@dataclass
+class StageResult:
+    valid_files: list[Path]
+    rows_loaded: int
+    quarantine: pa.Table
+    columns: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.quarantine.num_rows
+
+
+def stage_file(
+    plan: StagePlan,
+    out_dir: Path,
+    *,
+    load_id: str,
+    source: str,
+    memory_limit: str = "2GB",
+) -> StageResult:
+    """Check every row of the file and write the staged outcome under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(out_dir / "spill")})
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        query = _checked_query(plan)
+        target = out_dir / "rows"
+        con.execute(
+            f"COPY ({query}) TO {quote_literal(str(target))} "
+            "(FORMAT parquet, PARTITION_BY (_ok), OVERWRITE_OR_IGNORE, COMPRESSION zstd)"
+        )
+        valid = sorted((target / "_ok=true").glob("*.parquet"))
+        rejected = sorted((target / "_ok=false").glob("*.parquet"))
+        malformed = _malformed_rows(con) if plan.reader.kind == "csv" else []
+    finally:
+        con.close()
+    rows_loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in valid)
+    quarantine = _quarantine_table(plan, rejected, malformed, load_id, source)
+    columns = [(f.spec.name, sql_type(f.spec)) for f in plan.fields]
+    columns += [(extra_name(c), "VARCHAR") for c in plan.extra_columns]
+    return StageResult(valid, rows_loaded, quarantine, columns)
+
+
+def extra_name(column: str) -> str:
+    """Stored name of a column kept by the ``keep`` drift policy (``"Commentaire"`` → ``x_commentaire``)."""
+    return "x_" + (normalise_header(column) or "colonne")
+
+
+def _reader_sql(spec: ReaderSpec) -> str:
+    path = quote_literal(str(spec.path))
+    if spec.kind == "csv":
+        cols = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in spec.columns)
+        return (
+            f"SELECT *, row_number() OVER () AS _record FROM read_csv({path}, "
+            f"delim={quote_literal(spec.delimiter)}, header=true, quote='\"', escape='\"', "
+            f"auto_detect=false, columns={{{cols}}}, ignore_errors=true, store_rejects=true, "
+            "max_line_size=1048576)"
+        )
+    if spec.kind in ("json", "ndjson"):
+        fmt = "array" if spec.kind == "json" else "newline_delimited"
+        picks = ", ".join(
+            f"json_extract_string(json, {quote_literal('$.' + json.dumps(c, ensure_ascii=False))}) AS {quote_ident(c)}"
+            for c in spec.columns
+        )
+        return (
+            f"SELECT {picks}, row_number() OVER () AS _record "
+            f"FROM read_json_objects({path}, format='{fmt}')"
+        )
+    picks = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in spec.columns)
+    return f"SELECT {picks}, row_number() OVER () AS _record FROM read_parquet({path})"
+
+
+def _checked_query(plan: StagePlan) -> str:
+    cleaned, typed, errors, raw = [], [], [], []
+    for fp in plan.fields:
+        name = fp.spec.name
+        v, t, e = quote_ident(f"{name}__v"), quote_ident(f"{name}__t"), quote_ident(f"{name}__e")
+        cleaned.append(f"{clean_expr(fp, plan.missing_values)} AS {v}")
+        typed.append(f"{typed_expr(fp.spec, v, plan.iso_fallback)} AS {t}")
+        errors.append((name, e, f"{error_expr(fp.spec, v, t)} AS {e}"))
+        if fp.column is not None:
+            raw.append(f"{quote_literal(fp.column)}: {quote_ident(fp.column)}")
+    extras = [f"{quote_ident(c)} AS {quote_ident(extra_name(c))}" for c in plan.extra_columns]
+    raw += [f"{quote_literal(c)}: {quote_ident(c)}" for c in plan.extra_columns]
+    ok = " AND ".join(f"{e} IS NULL" for _, e, _ in errors) or "TRUE"
+    columns = {fp.spec.name: fp.column or "" for fp in plan.fields}
+    error_items = ", ".join(
+        f"CASE WHEN {e} IS NOT NULL THEN {{'field': {quote_literal(n)}, "
+        f"'column': {quote_literal(columns[n])}, 'reason': {e}}} END"
+        for n, e, _ in errors
+    )
+    error_list = f"list_filter([{error_items}], lambda x: x IS NOT NULL)" if errors else "[]"
+    raw_json = f"to_json({{{', '.join(raw)}}})" if raw else "'{}'"
+    outputs = [f"{quote_ident(fp.spec.name + '__t')} AS {quote_ident(fp.spec.name)}" for fp in plan.fields]
+    outputs += [quote_ident(extra_name(c)) for c in plan.extra_columns]
+    return f"""
+        WITH src AS ({_reader_sql(plan.reader)}),
+        cleaned AS (SELECT *, {', '.join(cleaned) or 'NULL AS _none'} FROM src),
+        typed AS (SELECT *, {', '.join(typed) or 'NULL AS _none2'} FROM cleaned),
+        checked AS (SELECT *, {', '.join(e for _, _, e in errors) or 'NULL AS _none3'}, {', '.join(extras) or 'NULL AS _none4'} FROM typed)
+        SELECT _record, {', '.join(outputs) + ',' if outputs else ''}
+            ({ok}) AS _ok,
+            CASE WHEN NOT ({ok}) THEN {raw_json} END AS _raw,
+            CASE WHEN NOT ({ok}) THEN to_json({error_list}) END AS _errors
+        FROM checked
+    """
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    line: int
+    column: str | None
+    reason: str
+    text: str
+
+
+def _malformed_rows(con: duckdb.DuckDBPyConnection) -> list[_Malformed]:
+    try:
+        rows = con.execute(
+            "SELECT line, any_value(column_name), list(error_type ORDER BY column_idx), "
+            "any_value(csv_line) FROM reject_errors GROUP BY line ORDER BY line"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    out = []
+    for line, column, types, text in rows:
+        reason = _MALFORMED_LABELS.get(str(types[0]), f"ligne illisible ({types[0]})")
+        out.append(_Malformed(int(line), column, reason, str(text or "")))
+    return out
+
+
+def _quarantine_table(
+    plan: StagePlan,
+    rejected: list[Path],
+    malformed: list[_Malformed],
+    load_id: str,
+    source: str,
+) -> pa.Table:
+    rows: list[dict[str, object]] = []
+    bad_lines = [m.line for m in malformed]
+    for path in rejected:
+        table = pq.read_table(path, columns=["_record", "_raw", "_errors"])
+        for rec in table.to_pylist():
+            errors = json.loads(rec["_errors"])
+            first = errors[0] if errors else {"field": None, "reason": "rejeté"}
+            rows.append(
+                {
+                    "load_id": load_id,
+                    "source": source,
+                    "record": rec["_record"],
+                    "line": _line_of(plan.reader, rec["_record"], bad_lines),
+                    "field": first["field"],
+                    "reason": first["reason"],
+                    "errors": rec["_errors"],
+                    "raw": rec["_raw"],
+                }
+            )
+    for m in malformed:
+        rows.append(
+            {
+                "load_id": load_id,
+                "source": source,
+                "record": None,
+                "line": m.line,
+                "field": m.column,
+                "reason": m.reason,
+                "errors": json.dumps(
+                    [{"field": m.column, "column": m.column, "reason": m.reason}], ensure_ascii=False
+                ),
+                "raw": json.dumps({"_line": m.text}, ensure_ascii=False),
+            }
+        )
+    rows.sort(key=lambda r: (r["line"] is None, r["line"] or 0, r["record"] or 0))
+    return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+def _line_of(reader: ReaderSpec, record: int, bad_lines: list[int]) -> int | None:
+    """The file line of a parsed record, when the file has one line per record."""
+    if not reader.one_line_per_record:
+        return None
+    line = record + reader.header_lines
+    for bad in bad_lines:
+        if bad <= line:
+            line += 1
+    return line

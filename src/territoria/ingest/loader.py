@@ -1,0 +1,196 @@
+"""Load delivered files into the store: sniff, map, validate, quarantine, commit.
+
+Every file is one load. A load is all or nothing, its ledger row says
+``rows_read = rows_loaded + rows_quarantined``, and the same content loaded twice for the same
+source changes nothing (``skipped_duplicate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from territoria.backends import ReaderSpec, StagedLoad, StagePlan, Store, stage_file
+from territoria.core.contract import SourceContract
+from territoria.core.errors import TerritoriaError
+from territoria.ingest.catalog import ContractCatalog
+from territoria.ingest.excel import xlsx_to_csv
+from territoria.ingest.mapping import map_columns
+from territoria.ingest.sniff import FileInfo, sniff_file, utf8_copy
+from territoria.backends.base import LoadRecord
+
+ProgressHook = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """A load's ledger record, and the error that made it fail (if it did)."""
+
+    record: LoadRecord
+    error: TerritoriaError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.record.status != "failed"
+
+    def as_dict(self) -> dict[str, object]:
+        data = self.record.as_dict()
+        if self.error is not None:
+            data["error"] = self.error.as_dict()
+        return data
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_load_id(source: str) -> str:
+    return f"{source}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def contract_hash(contract: SourceContract) -> str:
+    return hashlib.sha256(contract.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
+
+
+def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutcome:
+    """Load one file for one source; never raises for bad input, the outcome says why."""
+    started = now_iso()
+    load_id = new_load_id(contract.id)
+    base = LoadRecord(
+        load_id=load_id,
+        source=contract.id,
+        file_name=path.name,
+        content_hash="",
+        status="failed",
+        started_at=started,
+        finished_at=started,
+        contract_hash=contract_hash(contract),
+    )
+    try:
+        info = sniff_file(path, contract.file_format)
+    except TerritoriaError as exc:
+        return _failed(store, base, exc, record=path.exists())
+    base = replace(base, content_hash=info.sha256)
+    if (existing := store.find_loaded(contract.id, info.sha256)) is not None:
+        return LoadOutcome(_duplicate(base, existing))
+    work = store.staging_dir() / load_id
+    try:
+        return LoadOutcome(_stage_and_commit(store, contract, info, base, work))
+    except TerritoriaError as exc:
+        return _failed(store, base, exc, record=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stage_and_commit(
+    store: Store, contract: SourceContract, info: FileInfo, base: LoadRecord, work: Path
+) -> LoadRecord:
+    work.mkdir(parents=True, exist_ok=True)
+    reader, header = _reader_for(info, contract, work)
+    mapping = map_columns(contract, header, info.path)
+    plan = StagePlan(
+        reader=reader,
+        fields=mapping.fields,
+        missing_values=contract.table_schema.missing_values,
+        extra_columns=mapping.extra_columns,
+        iso_fallback=info.kind in ("parquet", "xlsx", "json", "ndjson"),
+    )
+    result = stage_file(plan, work / "stage", load_id=base.load_id, source=contract.id)
+    details: dict[str, object] = {"kind": info.kind, "encoding": info.encoding, "size": info.size}
+    if info.delimiter:
+        details["delimiter"] = info.delimiter
+    if mapping.ignored_columns:
+        details["ignored_columns"] = mapping.ignored_columns
+    if mapping.extra_columns:
+        details["kept_columns"] = mapping.extra_columns
+    if mapping.missing_columns:
+        details["missing_columns"] = mapping.missing_columns
+    record = replace(
+        base,
+        status="loaded",
+        rows_loaded=result.rows_loaded,
+        rows_quarantined=result.rows_quarantined,
+        rows_read=result.rows_loaded + result.rows_quarantined,
+        finished_at=now_iso(),
+        message=_summary(result.rows_loaded, result.rows_quarantined),
+        details=details,
+    )
+    valid_dir = result.valid_files[0].parent if result.valid_files else None
+    return store.commit_load(StagedLoad(record, valid_dir, result.quarantine, result.columns))
+
+
+def _reader_for(info: FileInfo, contract: SourceContract, work: Path) -> tuple[ReaderSpec, tuple[str, ...]]:
+    if info.kind == "xlsx":
+        csv_path = work / "sheet.csv"
+        header = xlsx_to_csv(info.path, csv_path, contract.file_format.sheet)
+        return ReaderSpec("csv", csv_path, header, ",", 1, True), header
+    header = info.header or ()
+    if info.kind == "csv":
+        text = utf8_copy(info, work)
+        one_line = info.lines is not None
+        return ReaderSpec("csv", text, header, info.delimiter or ",", 1, one_line), header
+    if info.kind == "ndjson":
+        return ReaderSpec("ndjson", utf8_copy(info, work), header, one_line_per_record=True, header_lines=0), header
+    if info.kind == "json":
+        return ReaderSpec("json", utf8_copy(info, work), header, header_lines=0), header
+    return ReaderSpec("parquet", info.path, header, header_lines=0), header
+
+
+def _summary(loaded: int, quarantined: int) -> str:
+    if quarantined:
+        return f"{loaded} lignes chargées, {quarantined} en quarantaine"
+    return f"{loaded} lignes chargées"
+
+
+def _duplicate(base: LoadRecord, existing: LoadRecord) -> LoadRecord:
+    return replace(
+        base,
+        status="skipped_duplicate",
+        finished_at=now_iso(),
+        message=f"fichier déjà chargé (chargement {existing.load_id} du {existing.finished_at[:10]})",
+        details={"existing_load_id": existing.load_id},
+    )
+
+
+def _failed(store: Store, base: LoadRecord, error: TerritoriaError, *, record: bool) -> LoadOutcome:
+    failed = replace(
+        base,
+        status="failed",
+        finished_at=now_iso(),
+        message=str(error),
+        details={"error": error.as_dict()},
+    )
+    if record and failed.content_hash:
+        store.record_failed_load(failed)
+    return LoadOutcome(failed, error)
+
+
+def ingest_files(
+    store: Store,
+    catalog: ContractCatalog,
+    items: Iterable[tuple[str, Path]],
+    on_done: Callable[[LoadOutcome], None] | None = None,
+) -> list[LoadOutcome]:
+    """Load several (source, file) pairs in order; an unknown source is a failed outcome."""
+    outcomes = []
+    for source, path in items:
+        try:
+            contract = catalog.get(source)
+        except TerritoriaError as exc:
+            stamp = now_iso()
+            record = LoadRecord(
+                load_id="", source=source, file_name=path.name, content_hash="",
+                status="failed", started_at=stamp, finished_at=stamp, message=str(exc),
+            )
+            outcome = LoadOutcome(record, exc)
+        else:
+            outcome = ingest_file(store, contract, path)
+        outcomes.append(outcome)
+        if on_done is not None:
+            on_done(outcome)
+    return outcomes

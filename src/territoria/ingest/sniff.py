@@ -1,0 +1,546 @@
+"""What a file is, before the engine reads it: kind, encoding, delimiter, header, hash.
+
+``sniff_file`` reads the file once in big chunks (constant memory, whatever its size) to hash
+it, validate its text encoding and count its lines and quotes, then looks at its head (and,
+for JSON, its tail) for the delimiter and header. A file that cannot be read as a whole is
+refused with an ``InputFileError`` naming the file, the line and what was expected.
+
+Encoding without hint: a BOM decides (UTF-8 or UTF-16); otherwise UTF-8 if the whole file
+decodes, else cp1252 unless the file holds one of the five bytes cp1252 leaves undefined, else
+latin-1 (which decodes anything). ``charset-normalizer`` is not used: for the French exports
+this targets, these byte rules are exact where a statistical guess on a sample is not.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Literal, NoReturn
+
+from territoria.core.errors import InputFileError
+from territoria.ingest.contract import FileFormat
+
+__all__ = ["FileInfo", "FileKind", "sniff_file", "utf8_copy"]
+
+FileKind = Literal["csv", "json", "ndjson", "parquet", "xlsx"]
+
+_CHUNK = 8 * 1024 * 1024
+_HEAD = 1024 * 1024
+_JSON_FULL_PARSE_LIMIT = 64 * 1024 * 1024
+_SAMPLE_RECORDS = 50
+_DELIMITERS = {",": "virgule", ";": "point-virgule", "\t": "tabulation", "|": "barre verticale"}
+_EXTENSIONS: dict[str, FileKind] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".parquet": "parquet",
+    ".xlsx": "xlsx",
+}
+_MAGIC: dict[bytes, str] = {
+    b"PAR1": "un fichier Parquet",
+    b"PK\x03\x04": "une archive zip (classeur .xlsx ?)",
+    b"\xd0\xcf\x11\xe0": "un ancien classeur Excel (.xls)",
+}
+_KIND_MAGIC: dict[FileKind, bytes] = {"parquet": b"PAR1", "xlsx": b"PK\x03\x04"}
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
+_RESEND = "le transfert a sans doute été interrompu : demandez un nouvel envoi"
+_CONTRACT = "corrigez file_format.{} dans le contrat de la source (ou « auto »)"
+
+# code → (expected, hint): what every error of that code tells the person
+_GUIDANCE: dict[str, tuple[str, str]] = {
+    "file_missing": ("un fichier existant", "vérifiez le chemin et le nom du fichier"),
+    "file_not_regular": ("un fichier", "indiquez le fichier, pas le dossier qui le contient"),
+    "file_empty": ("un fichier non vide", _RESEND),
+    "file_binary": (
+        "un fichier texte (CSV ou JSON)",
+        "fichier compressé ou export binaire ? Un texte UTF-16 sans BOM doit être déclaré "
+        "dans file_format.encoding",
+    ),
+    "file_truncated": ("un fichier complet", _RESEND),
+    "file_changed": ("le fichier tel qu'il a été analysé", "relancez le chargement"),
+    "kind_unknown": ("une extension .csv .txt .tsv .json .ndjson .jsonl .parquet ou .xlsx",
+                     _CONTRACT.format("kind")),  # fmt: skip
+    "kind_mismatch": ("un contenu conforme à l'extension", _CONTRACT.format("kind")),
+    "encoding_unknown": ("un encodage comme utf-8, cp1252, latin-1", _CONTRACT.format("encoding")),
+    "encoding_invalid": ("un texte dans l'encodage déclaré", _CONTRACT.format("encoding")),
+    "delimiter_invalid": ("un séparateur , ; | ou tab", _CONTRACT.format("delimiter")),
+    "header_invalid": (
+        "un nom unique et non vide pour chaque colonne de la première ligne",
+        "nommez chaque colonne, sans doublon (la casse est ignorée)",
+    ),
+    "json_invalid": (
+        "un document JSON complet et valide",
+        "vérifiez le fichier à cet endroit ; un export interrompu donne un JSON tronqué",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``sniff_file`` found; ``lines`` counts ``\\n`` (csv and ndjson only)."""
+
+    path: Path
+    kind: FileKind
+    encoding: str | None
+    delimiter: str | None
+    size: int
+    sha256: str
+    header: tuple[str, ...] | None
+    lines: int | None
+
+
+def sniff_file(path: Path, hints: FileFormat | None = None) -> FileInfo:
+    """Identify and check a file; raise ``InputFileError`` if it cannot be read as a whole.
+
+    >>> info = sniff_file(Path("redevance_2024.csv"))  # doctest: +SKIP
+    >>> info.encoding, info.delimiter, info.header  # doctest: +SKIP
+    ('cp1252', ';', ('N° contrat', 'Nom', 'Adresse'))
+    """
+    hints = hints or FileFormat()
+    size = _check_regular(path)
+    kind = _kind(path, hints)
+    if kind in ("parquet", "xlsx"):
+        sha = _hash_file(path)
+        header = _parquet_header(path, size) if kind == "parquet" else _xlsx_header(path, hints)
+        return FileInfo(path, kind, None, None, size, sha, header, None)
+    scan = _scan_text(path, None if hints.encoding == "auto" else hints.encoding)
+    delimiter: str | None = None
+    if kind == "csv":
+        delimiter, header = _csv_layout(path, scan, hints)
+    else:
+        kind, header = _json_layout(path, scan, kind, from_hint=hints.kind != "auto")
+    lines = scan.lines if kind in ("csv", "ndjson") else None
+    return FileInfo(path, kind, scan.encoding, delimiter, size, scan.sha256, header, lines)
+
+
+def utf8_copy(info: FileInfo, dest_dir: Path) -> Path:
+    """A UTF-8 (no BOM) version of a text file: the file itself if it already is one, else a
+    transcoded copy in ``dest_dir`` (which the caller owns and cleans). Parquet and xlsx files
+    are returned as they are. The bytes read are checked against the sniffed hash."""
+    if info.encoding is None or _codec(info.path, info.encoding) == "utf-8":
+        return info.path
+    dest = dest_dir / f"{info.path.stem}.{info.sha256[:12]}.utf8{info.path.suffix}"
+    decoder = codecs.getincrementaldecoder(info.encoding)("strict")
+    hasher = hashlib.sha256()
+    try:
+        with info.path.open("rb") as src, dest.open("wb") as out:
+            while chunk := src.read(_CHUNK):
+                hasher.update(chunk)
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        dest.unlink(missing_ok=True)
+        _fail(info.path, "file_changed", f"fichier modifié ou illisible depuis l'analyse ({exc})")
+    if hasher.hexdigest() != info.sha256:
+        dest.unlink(missing_ok=True)
+        _fail(info.path, "file_changed", "le fichier a changé depuis son analyse (SHA-256)")
+    return dest
+
+
+# --- file, kind ---------------------------------------------------------------------------
+
+
+def _check_regular(path: Path) -> int:
+    if not path.exists():
+        _fail(path, "file_missing", "fichier introuvable")
+    if not path.is_file():
+        _fail(path, "file_not_regular", "ce chemin n'est pas un fichier ordinaire (dossier ?)")
+    size = path.stat().st_size
+    if size == 0:
+        _fail(path, "file_empty", "le fichier est vide (0 octet)")
+    return size
+
+
+def _kind(path: Path, hints: FileFormat) -> FileKind:
+    suffix = path.suffix.lower()
+    if hints.kind != "auto":
+        kind: FileKind = hints.kind
+    elif suffix in _EXTENSIONS:
+        kind = _EXTENSIONS[suffix]
+    else:
+        hint = "enregistrez le classeur au format .xlsx" if suffix == ".xls" else None
+        _fail(path, "kind_unknown", f"extension « {path.suffix} » non reconnue", hint=hint)
+    with path.open("rb") as f:
+        magic = f.read(4)
+    expected = _KIND_MAGIC.get(kind)
+    if magic != expected and (expected is not None or magic in _MAGIC):
+        found = _MAGIC.get(magic, "pas la signature attendue")
+        _fail(path, "kind_mismatch", f"le contenu n'est pas du type « {kind} » : {found}")
+    return kind
+
+
+# --- parquet, xlsx ------------------------------------------------------------------------
+
+
+def _hash_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _parquet_header(path: Path, size: int) -> tuple[str, ...]:
+    with path.open("rb") as f:
+        f.seek(max(0, size - 4))
+        tail = f.read(4)
+    message = "fichier Parquet tronqué : pied de fichier (schéma) absent ou illisible"
+    if size < 12 or tail != b"PAR1":
+        _fail(path, "file_truncated", message, expected="un Parquet terminé par PAR1")
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception:  # ArrowInvalid, OSError... : whatever a damaged footer raises
+        _fail(path, "file_truncated", message)
+    return tuple(str(name) for name in schema.names)
+
+
+def _xlsx_header(path: Path, hints: FileFormat) -> tuple[str, ...]:
+    import zipfile
+
+    from territoria.ingest.excel import xlsx_header
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        _fail(path, "file_truncated", "classeur .xlsx tronqué : archive zip incomplète")
+    if "xl/workbook.xml" not in names:
+        _fail(path, "kind_mismatch", "archive zip qui n'est pas un classeur Excel .xlsx")
+    header = xlsx_header(path, hints.sheet)
+    _check_header(path, header)
+    return header
+
+
+# --- text scan ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scan:
+    sha256: str
+    encoding: str
+    lines: int
+    quotes: int
+    last_quote_line: int
+    last_quote_opens_field: bool
+
+
+class _Detector:
+    """Validates the encoding chunk by chunk; ``declared`` None means detect."""
+
+    def __init__(self, path: Path, declared: str | None, first: bytes) -> None:
+        self.path = path
+        self.declared = declared
+        self.encoding = "utf-8" if declared is None else _codec(path, declared)
+        if self.encoding == "utf-8" and first.startswith(codecs.BOM_UTF8):
+            self.encoding = "utf-8-sig"
+        elif declared is None and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            self.encoding = "utf-16"
+        self.strict = declared is not None or self.encoding != "utf-8"
+        self.decoder = codecs.getincrementaldecoder(self.encoding)("strict")
+        self.ascii_compatible = codecs.encode('\n"', self.encoding).endswith(b'\n"')
+        self.utf8_ok = self.cp1252_ok = True
+
+    def feed(self, chunk: bytes, offset: int, lines_before: int, final: bool) -> bytes:
+        """Check ``chunk``; return it as ASCII-compatible bytes for counting."""
+        if not self.strict:
+            if self.cp1252_ok and any(byte in chunk for byte in _CP1252_UNDEFINED):
+                self.cp1252_ok = False
+            if self.utf8_ok:
+                try:
+                    self.decoder.decode(chunk, final=final)
+                except UnicodeDecodeError:
+                    self.utf8_ok = False
+            return chunk
+        pending = len(self.decoder.getstate()[0])
+        try:
+            text = self.decoder.decode(chunk, final=final)
+        except UnicodeDecodeError as exc:
+            position = max(0, exc.start - pending)
+            line = lines_before + chunk.count(b"\n", 0, position) + 1
+            self._invalid(offset + position, line, exc)
+        return chunk if self.ascii_compatible else text.encode("utf-8", "surrogatepass")
+
+    def result(self) -> str:
+        if self.strict or self.utf8_ok:
+            return self.encoding
+        return "cp1252" if self.cp1252_ok else "latin-1"
+
+    def _invalid(self, offset: int, line: int, exc: UnicodeDecodeError) -> NoReturn:
+        bad = exc.object[exc.start : exc.start + 1].hex()
+        source = "déclaré" if self.declared is not None else "annoncé par la marque BOM"
+        message = (
+            f"octet invalide (0x{bad}) à l'octet {offset} pour l'encodage {source} "
+            f"« {self.encoding} »"
+            if bad
+            else f"caractère incomplet en fin de fichier pour l'encodage « {self.encoding} »"
+        )
+        _fail(self.path, "encoding_invalid", message, line=line, byte_offset=offset)
+
+
+def _scan_text(path: Path, declared: str | None) -> _Scan:
+    hasher = hashlib.sha256()
+    lines = quotes = offset = 0
+    last: tuple[bytes, int, int, int] | None = None  # chunk, index, lines before, byte before
+    previous_byte = ord("\n")
+    with path.open("rb") as f:
+        chunk = f.read(_CHUNK)
+        detector = _Detector(path, declared, chunk)
+        while chunk:
+            hasher.update(chunk)
+            following = f.read(_CHUNK)
+            view = detector.feed(chunk, offset, lines, final=not following)
+            if b"\x00" in view or (offset == 0 and _mostly_control(view[:65536])):
+                _fail(path, "file_binary", "le fichier contient des données binaires")
+            count = view.count(b'"')
+            if count:
+                quotes += count
+                last = (view, view.rfind(b'"'), lines, previous_byte)
+            lines += view.count(b"\n")
+            previous_byte = view[-1] if view else previous_byte
+            offset += len(chunk)
+            chunk = following
+    quote_line, opens = _quote_position(last)
+    return _Scan(hasher.hexdigest(), detector.result(), lines, quotes, quote_line, opens)
+
+
+def _quote_position(last: tuple[bytes, int, int, int] | None) -> tuple[int, bool]:
+    """Line of the last quote, and whether it starts a field (so it may open a quoted one)."""
+    if last is None:
+        return 0, False
+    view, index, lines_before, previous = last
+    before = view[:index].rstrip(b" ")
+    opens = (before[-1] if before else previous) in b"\n\r,;\t|"
+    return lines_before + view.count(b"\n", 0, index) + 1, opens
+
+
+def _mostly_control(head: bytes) -> bool:
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls * 100 > len(head) and controls > 2
+
+
+def _codec(path: Path, name: str) -> str:
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        _fail(path, "encoding_unknown", f"encodage « {name} » inconnu")
+    return "latin-1" if canonical == "iso8859-1" else canonical
+
+
+def _read_head(path: Path, encoding: str) -> tuple[str, bool]:
+    with path.open("rb") as f:
+        raw = f.read(_HEAD)
+        complete = not f.read(1)
+    return codecs.getincrementaldecoder(encoding)("replace").decode(raw, final=complete), complete
+
+
+# --- csv ----------------------------------------------------------------------------------
+
+
+def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[str, ...]]:
+    if scan.quotes % 2 and scan.last_quote_opens_field:
+        message = "le fichier se termine dans un champ entre guillemets ouvert à cette ligne"
+        _fail(path, "file_truncated", message, line=scan.last_quote_line,
+              hint="fichier tronqué, ou guillemet en trop à cette ligne")  # fmt: skip
+    sample, complete = _read_head(path, scan.encoding)
+    detected = _detect_delimiter(sample, complete)
+    delimiter = detected or ","
+    if hints.delimiter != "auto":
+        delimiter = _hinted_delimiter(path, hints.delimiter)
+    header = _first_record(path, sample, delimiter)
+    if hints.delimiter != "auto" and len(header) == 1:
+        name = _DELIMITERS.get(delimiter, repr(delimiter))
+        seen = f" ; le fichier semble séparé par : {_DELIMITERS[detected]}" if detected else ""
+        message = f"une seule colonne avec le séparateur déclaré ({name}){seen}"
+        _fail(path, "delimiter_invalid", message, line=1)
+    _check_header(path, header)
+    return delimiter, header
+
+
+def _hinted_delimiter(path: Path, hint: str) -> str:
+    delimiter = {"tab": "\t", "\\t": "\t"}.get(hint.lower(), hint)
+    if len(delimiter) != 1 or delimiter in "\"\r\n":
+        _fail(path, "delimiter_invalid", f"séparateur déclaré invalide : « {hint} »")
+    return delimiter
+
+
+def _records(sample: str, delimiter: str, complete: bool) -> list[list[str]]:
+    """The first records of the sample; one cut by the sample's end is dropped."""
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, strict=False)
+    records: list[list[str]] = []
+    try:
+        for row in islice(reader, _SAMPLE_RECORDS + 1):
+            if row:
+                records.append(row)
+    except csv.Error:  # a field over the csv module's size limit: keep what was read
+        return records[:_SAMPLE_RECORDS]
+    if not complete and len(records) <= _SAMPLE_RECORDS:
+        records = records[:-1] or records
+    return records[:_SAMPLE_RECORDS]
+
+
+def _detect_delimiter(sample: str, complete: bool) -> str | None:
+    """The delimiter giving the header's field count to most records (ties: , ; tab |)."""
+    best: tuple[bool, float, int] = (False, 0.0, 1)
+    chosen: str | None = None
+    for delimiter in _DELIMITERS:
+        counts = [len(row) for row in _records(sample, delimiter, complete)]
+        if not counts:
+            continue
+        mode = Counter(counts).most_common(1)[0][0]
+        score = (counts[0] == mode, counts.count(mode) / len(counts), mode)
+        if mode > 1 and score > best:
+            best, chosen = score, delimiter
+    return chosen
+
+
+def _first_record(path: Path, sample: str, delimiter: str) -> tuple[str, ...]:
+    reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, strict=False)
+    try:
+        row = next(reader, [])
+    except csv.Error as exc:
+        _fail(path, "header_invalid", f"ligne d'en-tête illisible ({exc})", line=1)
+    return tuple(cell.strip() for cell in row)
+
+
+def _check_header(path: Path, header: tuple[str, ...]) -> None:
+    if not any(header):
+        _fail(path, "header_invalid", "ligne d'en-tête absente ou vide", line=1)
+    empty = [i for i, name in enumerate(header, 1) if not name]
+    first_seen: dict[str, int] = {}
+    duplicates: list[tuple[int, int, str]] = []
+    for position, name in enumerate(header, 1):
+        key = name.casefold()
+        if key and key in first_seen:
+            duplicates.append((first_seen[key], position, name))
+        first_seen.setdefault(key, position)
+    problems = []
+    if empty:
+        problems.append("colonnes sans nom en position " + ", ".join(map(str, empty)))
+    problems.extend(f"colonnes {a} et {b} nommées « {name} »" for a, b, name in duplicates)
+    if problems:
+        _fail(path, "header_invalid", "en-tête invalide : " + " ; ".join(problems), line=1,
+              empty_columns=empty, duplicate_columns=[[a, b] for a, b, _ in duplicates])  # fmt: skip
+
+
+# --- json, ndjson -------------------------------------------------------------------------
+
+
+def _json_layout(
+    path: Path, scan: _Scan, kind: FileKind, from_hint: bool
+) -> tuple[FileKind, tuple[str, ...] | None]:
+    head = _read_head(path, scan.encoding)[0]
+    if kind == "json" and not from_hint and _looks_like_ndjson(head):
+        kind = "ndjson"
+    if kind == "ndjson":
+        return kind, _check_ndjson(path, scan.encoding)
+    body = head.lstrip()
+    if body[:1] not in ("[", "{"):
+        line = head.count("\n", 0, len(head) - len(body)) + 1
+        _json_error(path, "le fichier ne commence pas par [ ou {", line, 1)
+    if path.stat().st_size <= _JSON_FULL_PARSE_LIMIT:
+        with path.open(encoding=scan.encoding, newline="") as f:
+            text = f.read()
+        try:
+            return kind, _record_keys(json.loads(text))
+        except json.JSONDecodeError as exc:
+            _json_error(path, exc.msg, exc.lineno, exc.colno)
+    _check_json_tail(path, scan, "]" if body[0] == "[" else "}")
+    return kind, _first_keys(body)
+
+
+def _looks_like_ndjson(head: str) -> bool:
+    """A first line that is a whole JSON object, followed by more content."""
+    first, _, rest = head.lstrip().partition("\n")
+    try:
+        value = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(value, dict) and bool(rest.strip())
+
+
+def _check_ndjson(path: Path, encoding: str) -> tuple[str, ...]:
+    header: tuple[str, ...] | None = None
+    with path.open(encoding=encoding, newline="") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                _json_error(path, exc.msg, number, exc.colno, ndjson=True)
+            if not isinstance(value, dict):
+                _json_error(path, "la ligne n'est pas un objet JSON", number, 1, ndjson=True)
+            if header is None:
+                header = tuple(str(key) for key in value)
+    return header or ()
+
+
+def _check_json_tail(path: Path, scan: _Scan, closing: str) -> None:
+    if not codecs.encode("]}", scan.encoding).endswith(b"]}"):
+        return  # a big UTF-16 JSON: the engine's parser judges it
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 65536))
+        tail = f.read()
+    if not tail.rstrip().endswith(closing.encode()):
+        message = f"le fichier s'arrête avant le « {closing} » final"
+        _fail(path, "json_invalid", message, line=scan.lines + 1, hint=_RESEND)
+
+
+def _first_keys(body: str) -> tuple[str, ...] | None:
+    start = body.find("{")
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(body, start)
+    except json.JSONDecodeError:
+        return None  # a first record longer than the head: header unknown
+    return _record_keys(value)
+
+
+def _record_keys(value: object) -> tuple[str, ...] | None:
+    if isinstance(value, list):
+        if not value:
+            return ()
+        value = value[0]
+    return tuple(str(key) for key in value) if isinstance(value, dict) else None
+
+
+def _json_error(path: Path, message: str, line: int, column: int, ndjson: bool = False) -> NoReturn:
+    expected = "un objet JSON par ligne" if ndjson else None
+    _fail(path, "json_invalid", f"JSON invalide : {message} (colonne {column})", line=line,
+          expected=expected, column=column)  # fmt: skip
+
+
+def _fail(
+    path: Path,
+    code: str,
+    message: str,
+    *,
+    line: int | None = None,
+    expected: str | None = None,
+    hint: str | None = None,
+    **details: object,
+) -> NoReturn:
+    default_expected, default_hint = _GUIDANCE[code]
+    raise InputFileError(
+        message,
+        code=code,
+        file=path,
+        line=line,
+        expected=expected or default_expected,
+        hint=hint or default_hint,
+        details=dict(details),
+    )

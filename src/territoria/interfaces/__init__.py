@@ -1,0 +1,1 @@
+"""User-facing interfaces: the CLI (and later the API and web pages), thin over the library."""

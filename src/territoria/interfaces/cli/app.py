@@ -1,0 +1,32 @@
+"""Root of the ``territoria`` command: sub-commands are mounted here."""
+
+from __future__ import annotations
+
+import typer
+
+from territoria.interfaces.cli import demo, ingest, workspace
+from territoria.interfaces.cli.sandbox import app as sandbox_app
+
+app = typer.Typer(
+    name="territoria",
+    help=(
+        "Territoria : services publics 4P sur les données de la collectivité.\n\n"
+        "Démarrage rapide : [bold]territoria demo ./demo[/] crée un espace de travail, génère un "
+        "territoire fictif, charge ses sources et affiche le bilan."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.command("init")(workspace.init)
+app.command("sources")(workspace.sources)
+app.command("ingest")(ingest.ingest)
+app.command("loads")(ingest.loads)
+app.command("quarantine")(ingest.quarantine)
+app.command("report")(workspace.report)
+app.command("demo")(demo.demo)
+app.add_typer(sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,62 @@
+"""Shared fixtures: a workspace on every store present (embedded always, PostgreSQL if up)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from territoria.backends import Store, open_store
+from territoria.core.config import WorkspaceConfig, init_workspace
+
+PG_URL = os.environ.get("TERRITORIA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("TERRITORIA_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+_PG_UP = _pg_available()
+
+
+def _backend_params() -> list[object]:
+    pg = pytest.param("postgresql", marks=pytest.mark.postgres)
+    return ["embedded", pg]
+
+
+@pytest.fixture(params=_backend_params())
+def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[WorkspaceConfig]:
+    """A fresh workspace; parametrised over the embedded store and PostgreSQL."""
+    if request.param == "embedded":
+        yield init_workspace(tmp_path / "ws", name="Test")
+        return
+    if not _PG_UP:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL injoignable à {PG_URL} (TERRITORIA_REQUIRE_POSTGRES=1)")
+        pytest.skip(f"PostgreSQL injoignable à {PG_URL}")
+    schema = f"t_{secrets.token_hex(6)}"
+    config = init_workspace(tmp_path / "ws", name="Test", store_url=PG_URL, schema=schema)
+    yield config
+    from territoria.backends.postgres import PostgresStore
+
+    store = open_store(config)
+    assert isinstance(store, PostgresStore)
+    store.drop_schema()
+    store.close()
+
+
+@pytest.fixture
+def store(workspace: WorkspaceConfig) -> Iterator[Store]:
+    s = open_store(workspace)
+    yield s
+    s.close()
