@@ -54,7 +54,9 @@ def main(argv: list[str]) -> int:
     rows = extract(Path(argv[1]))
     OUT.mkdir(parents=True, exist_ok=True)
     with (OUT / "communes.csv").open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["code_insee", "nom", "population", "codes_postaux"])
+        writer = csv.DictWriter(
+            handle, fieldnames=["code_insee", "nom", "population", "codes_postaux"]
+        )
         writer.writeheader()
         writer.writerows(rows)
     print(f"{len(rows)} communes écrites dans {OUT / 'communes.csv'}")

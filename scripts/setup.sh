@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Installs everything Territoria needs into .venv (idempotent). Used by the README and .ci/run.
+# Installs everything Territoria needs into .venv (idempotent: skipped when already up to date).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+stamp=".venv/.territoria-installed"
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    echo "Installation des dépendances dans .venv…" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import territoria, duckdb, psycopg" 
+    echo "$wanted" > "$stamp"
+fi

@@ -18,20 +18,41 @@ PEOPLE_CONTRACT = {
     "delivery": {"frequency": "monthly"},
     "linkage": {
         "record_id": "person_id",
-        "persons": [{"slot": "member", "roles": {"family_name": "family_name", "birth_date": "birth_date"}}],
+        "persons": [
+            {"slot": "member", "roles": {"family_name": "family_name", "birth_date": "birth_date"}}
+        ],
     },
     "schema": {
         "fields": [
-            {"name": "person_id", "category": "identifying", "aliases": ["N° personne"],
-             "constraints": {"required": True}},
+            {
+                "name": "person_id",
+                "category": "identifying",
+                "aliases": ["N° personne"],
+                "constraints": {"required": True},
+            },
             {"name": "family_name", "category": "identifying", "aliases": ["Nom"]},
             {"name": "birth_date", "category": "identifying", "aliases": ["Date de naissance"]},
-            {"name": "joined", "type": "date", "format": "%d/%m/%Y", "category": "service",
-             "aliases": ["Inscription"]},
-            {"name": "amount", "type": "number", "decimalChar": ",", "category": "sensitive",
-             "aliases": ["Montant"], "constraints": {"minimum": 0}},
-            {"name": "status", "category": "service", "aliases": ["Statut"],
-             "constraints": {"enum": ["actif", "inactif"]}},
+            {
+                "name": "joined",
+                "type": "date",
+                "format": "%d/%m/%Y",
+                "category": "service",
+                "aliases": ["Inscription"],
+            },
+            {
+                "name": "amount",
+                "type": "number",
+                "decimalChar": ",",
+                "category": "sensitive",
+                "aliases": ["Montant"],
+                "constraints": {"minimum": 0},
+            },
+            {
+                "name": "status",
+                "category": "service",
+                "aliases": ["Statut"],
+                "constraints": {"enum": ["actif", "inactif"]},
+            },
         ]
     },
 }
@@ -51,7 +72,11 @@ def add_contract(config: WorkspaceConfig, contract: dict[str, object] | None = N
 
 
 def write_csv(
-    path: Path, rows: list[list[str]], *, header: list[str] = HEADER, sep: str = ";",
+    path: Path,
+    rows: list[list[str]],
+    *,
+    header: list[str] = HEADER,
+    sep: str = ";",
     encoding: str = "utf-8",
 ) -> Path:
     lines = [sep.join(header), *(sep.join(r) for r in rows)]

@@ -19,7 +19,9 @@ def _contract(config: WorkspaceConfig):  # type: ignore[no-untyped-def]
     return ContractCatalog.load(*config.contract_paths).get("test_people")
 
 
-def test_good_file_loads_every_row(workspace: WorkspaceConfig, store: Store, tmp_path: Path) -> None:
+def test_good_file_loads_every_row(
+    workspace: WorkspaceConfig, store: Store, tmp_path: Path
+) -> None:
     contract = _contract(workspace)
     path = write_csv(tmp_path / "people.csv", GOOD_ROWS, encoding="cp1252")
     outcome = ingest_file(store, contract, path)
@@ -61,7 +63,9 @@ def test_bad_rows_go_to_quarantine_with_line_field_and_reason(
     assert store.quarantine_count("test_people") == 6
 
 
-def test_same_file_twice_changes_nothing(workspace: WorkspaceConfig, store: Store, tmp_path: Path) -> None:
+def test_same_file_twice_changes_nothing(
+    workspace: WorkspaceConfig, store: Store, tmp_path: Path
+) -> None:
     contract = _contract(workspace)
     path = write_csv(tmp_path / "people.csv", GOOD_ROWS)
     first = ingest_file(store, contract, path).record
@@ -93,7 +97,11 @@ def test_schema_drift_policies(workspace: WorkspaceConfig, store: Store, tmp_pat
     rows = [[*r, "note"] for r in GOOD_ROWS]
     path = write_csv(tmp_path / "extra.csv", rows, header=header)
     for policy, expected in (("reject", "failed"), ("ignore", "loaded"), ("keep", "loaded")):
-        contract = {**PEOPLE_CONTRACT, "id": f"people_{policy}", "schema_drift": {"new_columns": policy}}
+        contract = {
+            **PEOPLE_CONTRACT,
+            "id": f"people_{policy}",
+            "schema_drift": {"new_columns": policy},
+        }
         add_contract(workspace, contract)
         c = ContractCatalog.load(*workspace.contract_paths).get(f"people_{policy}")
         outcome = ingest_file(store, c, path)
@@ -108,7 +116,9 @@ def test_other_formats(workspace: WorkspaceConfig, store: Store, tmp_path: Path)
     contract = _contract(workspace)
     records = [dict(zip(HEADER, r, strict=True)) for r in GOOD_ROWS]
     ndjson = tmp_path / "p.ndjson"
-    ndjson.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in records) + "\n", encoding="utf-8")
+    ndjson.write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in records) + "\n", encoding="utf-8"
+    )
     array = tmp_path / "p.json"
     array.write_text(json.dumps(records[:2], ensure_ascii=False), encoding="utf-8")
     parquet = tmp_path / "p.parquet"
@@ -117,7 +127,10 @@ def test_other_formats(workspace: WorkspaceConfig, store: Store, tmp_path: Path)
     _write_xlsx(xlsx, records)
     got = [ingest_file(store, contract, p).record for p in (ndjson, array, parquet, xlsx)]
     assert [(r.status, r.rows_loaded, r.rows_quarantined) for r in got] == [
-        ("loaded", 3, 0), ("loaded", 2, 0), ("loaded", 1, 0), ("loaded", 3, 0)
+        ("loaded", 3, 0),
+        ("loaded", 2, 0),
+        ("loaded", 1, 0),
+        ("loaded", 3, 0),
     ]
     assert store.raw_table("test_people").num_rows == 9
 

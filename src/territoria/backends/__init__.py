@@ -13,6 +13,7 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
+    claim_staging,
 )
 from territoria.backends.staging import ReaderSpec, StagePlan, StageResult, stage_file
 from territoria.backends.validation_sql import FieldPlan
@@ -28,6 +29,7 @@ __all__ = [
     "StageResult",
     "StagedLoad",
     "Store",
+    "claim_staging",
     "open_store",
     "stage_file",
 ]

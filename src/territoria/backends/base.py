@@ -8,6 +8,7 @@ immutable Parquet files; PostgreSQL keeps everything in tables of one schema.
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,23 @@ class StagedLoad:
     valid_dir: Path | None
     quarantine: pa.Table
     columns: list[tuple[str, str]]
+
+
+def claim_staging(folder: Path) -> Path:
+    """Create a load's staging folder, marked with the owning process id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "owner.pid").write_text(str(os.getpid()))
+    return folder
+
+
+def owner_alive(folder: Path) -> bool:
+    """Whether the process that owns a staging folder still runs."""
+    try:
+        pid = int((folder / "owner.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class Store(ABC):

@@ -34,8 +34,10 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
+    owner_alive,
 )
 from territoria.backends.validation_sql import quote_ident, quote_literal
+from territoria.core.faults import fault_point
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS loads (
@@ -106,6 +108,7 @@ class EmbeddedStore(Store):
                 pq.write_table(staged.quarantine, tmp, compression="zstd")
                 moved.append(_publish(tmp, q_target))
             _fsync_dir(raw_target.parent)
+            fault_point("embedded_before_ledger")
             self._insert(record)
         except sqlite3.IntegrityError:
             _remove(moved)
@@ -145,16 +148,20 @@ class EmbeddedStore(Store):
         return folder / f"{load_id}.parquet"
 
     def recover(self) -> int:
-        """Remove staging leftovers and data files that no committed load refers to."""
+        """Remove what interrupted loads left: their staging folders and unreferenced files.
+
+        A load in progress in another process (its ``owner.pid`` alive) is left alone.
+        """
+        live = {d.name for d in self.staging_dir().iterdir() if owner_alive(d)}
         removed = 0
-        staging = self.staging_dir()
-        for child in staging.iterdir():
-            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
-            removed += 1
-        known = {r[0] for r in self._db.execute("SELECT load_id FROM loads")}
+        for child in self.staging_dir().iterdir():
+            if child.name not in live:
+                _remove([child])
+                removed += 1
+        known = {r[0] for r in self._db.execute("SELECT load_id FROM loads")} | live
         for kind in ("raw", "quarantine"):
             for path in (self.root / kind).glob("*/*"):
-                if path.name.split(".")[0] not in known or path.name.endswith(".tmp"):
+                if path.name.split(".")[0] not in known:
                     _remove([path])
                     removed += 1
         return removed
@@ -183,7 +190,11 @@ class EmbeddedStore(Store):
         if kind == "quarantine":
             paths = [folder / f"{i}.parquet" for i in self._load_ids(source, load_id)]
             return [p for p in paths if p.exists()]
-        return [p for i in self._load_ids(source, load_id) for p in sorted((folder / i).glob("*.parquet"))]
+        return [
+            p
+            for i in self._load_ids(source, load_id)
+            for p in sorted((folder / i).glob("*.parquet"))
+        ]
 
     def quarantine(
         self, source: str, load_id: str | None = None, limit: int = 100, offset: int = 0
@@ -199,7 +210,9 @@ class EmbeddedStore(Store):
         return table.cast(QUARANTINE_SCHEMA)
 
     def quarantine_count(self, source: str, load_id: str | None = None) -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self._files("quarantine", source, load_id))
+        return sum(
+            pq.ParquetFile(p).metadata.num_rows for p in self._files("quarantine", source, load_id)
+        )
 
     def raw_batches(
         self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
@@ -207,7 +220,9 @@ class EmbeddedStore(Store):
         for path in self._files("raw", source, None):
             load_id = path.parent.name
             parquet = pq.ParquetFile(path)
-            names = [n for n in parquet.schema_arrow.names if not n.startswith("_") or n == "_record"]
+            names = [
+                n for n in parquet.schema_arrow.names if not n.startswith("_") or n == "_record"
+            ]
             wanted = names if columns is None else [c for c in columns if c in names]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
                 ids = pa.array([load_id] * batch.num_rows, pa.string())
@@ -269,6 +284,5 @@ def _as_duplicate(record: LoadRecord, existing: LoadRecord | None) -> LoadRecord
         status="skipped_duplicate",
         rows_loaded=0,
         rows_quarantined=0,
-        message="fichier déjà chargé"
-        + (f" (chargement {existing.load_id})" if existing else ""),
+        message="fichier déjà chargé" + (f" (chargement {existing.load_id})" if existing else ""),
     )

@@ -24,9 +24,11 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
+    owner_alive,
 )
 from territoria.backends.validation_sql import quote_literal
 from territoria.core.errors import StoreError
+from territoria.core.faults import fault_point
 
 _PG_TYPES = {
     "VARCHAR": "text",
@@ -38,8 +40,19 @@ _PG_TYPES = {
     "TIMESTAMP": "timestamp",
 }
 _LOAD_COLUMNS = [
-    "load_id", "source", "file_name", "content_hash", "status", "rows_read", "rows_loaded",
-    "rows_quarantined", "started_at", "finished_at", "message", "contract_hash", "details",
+    "load_id",
+    "source",
+    "file_name",
+    "content_hash",
+    "status",
+    "rows_read",
+    "rows_loaded",
+    "rows_quarantined",
+    "started_at",
+    "finished_at",
+    "message",
+    "contract_hash",
+    "details",
 ]
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS loads (
@@ -134,20 +147,26 @@ class PostgresStore(Store):
         try:
             with self._conn.transaction():
                 if not self._insert_load(record):
-                    raise _Duplicate
+                    raise _DuplicateLoadError
                 table = self._ensure_raw_table(record.source, staged.columns)
                 if staged.valid_dir is not None:
                     self._copy_rows(table, record.load_id, staged)
                 self._copy_quarantine(staged.quarantine)
-        except _Duplicate:
+                fault_point("postgres_before_commit")
+        except _DuplicateLoadError:
             existing = self.find_loaded(record.source, record.content_hash)
             suffix = f" (chargement {existing.load_id})" if existing else ""
             return replace(
-                record, status="skipped_duplicate", rows_loaded=0, rows_quarantined=0,
+                record,
+                status="skipped_duplicate",
+                rows_loaded=0,
+                rows_quarantined=0,
                 message="fichier déjà chargé" + suffix,
             )
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL a refusé le chargement : {exc}", code="store_failed") from None
+            raise StoreError(
+                f"PostgreSQL a refusé le chargement : {exc}", code="store_failed"
+            ) from None
         return record
 
     def _ensure_raw_table(self, source: str, columns: list[tuple[str, str]]) -> str:
@@ -174,7 +193,10 @@ class PostgresStore(Store):
                 "TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')"
             )
         cols = ", ".join(["_load_id", "_record", *(_ident(n) for n in names)])
-        with self._conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy, open(csv_path, "rb") as handle:
+        with (
+            self._conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+            open(csv_path, "rb") as handle,
+        ):
             while chunk := handle.read(1 << 20):
                 copy.write(chunk)
 
@@ -241,10 +263,12 @@ class PostgresStore(Store):
                 yield pa.RecordBatch.from_pylist([dict(zip(wanted, r, strict=True)) for r in rows])
 
     def recover(self) -> int:
+        """Remove staging folders of interrupted loads (the database itself rolled them back)."""
         removed = 0
         for child in self._staging.iterdir():
-            shutil.rmtree(child, ignore_errors=True)
-            removed += 1
+            if not owner_alive(child):
+                shutil.rmtree(child, ignore_errors=True)
+                removed += 1
         return removed
 
     def drop_schema(self) -> None:
@@ -255,5 +279,5 @@ class PostgresStore(Store):
         self._conn.close()
 
 
-class _Duplicate(Exception):
+class _DuplicateLoadError(Exception):
     pass

@@ -9,6 +9,7 @@ readers: the store commits the staged files atomically afterwards.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from territoria.backends.base import QUARANTINE_SCHEMA
-from territoria.core.contract import normalise_header
 from territoria.backends.validation_sql import (
     FieldPlan,
     clean_expr,
@@ -29,6 +29,7 @@ from territoria.backends.validation_sql import (
     sql_type,
     typed_expr,
 )
+from territoria.core.contract import normalise_header
 
 ReaderKind = Literal["csv", "json", "ndjson", "parquet"]
 _MALFORMED_LABELS = {
@@ -71,7 +72,7 @@ class StageResult:
 
     @property
     def rows_quarantined(self) -> int:
-        return self.quarantine.num_rows
+        return int(self.quarantine.num_rows)
 
 
 def stage_file(
@@ -84,9 +85,14 @@ def stage_file(
 ) -> StageResult:
     """Check every row of the file and write the staged outcome under ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(out_dir / "spill")})
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": os.environ.get("TERRITORIA_DUCKDB_MEMORY", memory_limit),
+        "temp_directory": str(out_dir / "spill"),
+    }
+    con = duckdb.connect(config=config)
     try:
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         query = _checked_query(plan)
         target = out_dir / "rows"
         con.execute(
@@ -130,7 +136,9 @@ def _reader_sql(spec: ReaderSpec) -> str:
             f"SELECT {picks}, row_number() OVER () AS _record "
             f"FROM read_json_objects({path}, format='{fmt}')"
         )
-    picks = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in spec.columns)
+    picks = ", ".join(
+        f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in spec.columns
+    )
     return f"SELECT {picks}, row_number() OVER () AS _record FROM read_parquet({path})"
 
 
@@ -155,14 +163,16 @@ def _checked_query(plan: StagePlan) -> str:
     )
     error_list = f"list_filter([{error_items}], lambda x: x IS NOT NULL)" if errors else "[]"
     raw_json = f"to_json({{{', '.join(raw)}}})" if raw else "'{}'"
-    outputs = [f"{quote_ident(fp.spec.name + '__t')} AS {quote_ident(fp.spec.name)}" for fp in plan.fields]
+    outputs = [
+        f"{quote_ident(fp.spec.name + '__t')} AS {quote_ident(fp.spec.name)}" for fp in plan.fields
+    ]
     outputs += [quote_ident(extra_name(c)) for c in plan.extra_columns]
     return f"""
         WITH src AS ({_reader_sql(plan.reader)}),
-        cleaned AS (SELECT *, {', '.join(cleaned) or 'NULL AS _none'} FROM src),
-        typed AS (SELECT *, {', '.join(typed) or 'NULL AS _none2'} FROM cleaned),
-        checked AS (SELECT *, {', '.join(e for _, _, e in errors) or 'NULL AS _none3'}, {', '.join(extras) or 'NULL AS _none4'} FROM typed)
-        SELECT _record, {', '.join(outputs) + ',' if outputs else ''}
+        cleaned AS (SELECT *, {", ".join(cleaned) or "NULL AS _none"} FROM src),
+        typed AS (SELECT *, {", ".join(typed) or "NULL AS _none2"} FROM cleaned),
+        checked AS (SELECT *, {", ".join(e for _, _, e in errors) or "NULL AS _none3"}, {", ".join(extras) or "NULL AS _none4"} FROM typed)
+        SELECT _record, {", ".join(outputs) + "," if outputs else ""}
             ({ok}) AS _ok,
             CASE WHEN NOT ({ok}) THEN {raw_json} END AS _raw,
             CASE WHEN NOT ({ok}) THEN to_json({error_list}) END AS _errors
@@ -229,7 +239,8 @@ def _quarantine_table(
                 "field": m.column,
                 "reason": m.reason,
                 "errors": json.dumps(
-                    [{"field": m.column, "column": m.column, "reason": m.reason}], ensure_ascii=False
+                    [{"field": m.column, "column": m.column, "reason": m.reason}],
+                    ensure_ascii=False,
                 ),
                 "raw": json.dumps({"_line": m.text}, ensure_ascii=False),
             }

@@ -75,7 +75,9 @@ def typed_expr(spec: FieldSpec, v: str, iso_fallback: bool) -> str:
         return f"CASE WHEN regexp_full_match({v}, '\\d{{4}}') THEN CAST({v} AS INTEGER) END"
     formats = list(spec.formats)
     if iso_fallback:
-        formats += ["%Y-%m-%d"] if spec.type == "date" else ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+        formats += (
+            ["%Y-%m-%d"] if spec.type == "date" else ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+        )
     parsed = f"try_strptime({v}, {_list_literal(formats)})"
     return f"CAST({parsed} AS {sql_type(spec)})"
 
@@ -108,9 +110,13 @@ def error_expr(spec: FieldSpec, v: str, t: str) -> str:
     if c.maximum is not None:
         whens.append((f"{t} > {c.maximum!r}", f"supérieur au maximum ({_fmt(c.maximum)})"))
     if c.min_length is not None:
-        whens.append((f"length({v}) < {c.min_length}", f"trop court (au moins {c.min_length} caractères)"))
+        whens.append(
+            (f"length({v}) < {c.min_length}", f"trop court (au moins {c.min_length} caractères)")
+        )
     if c.max_length is not None:
-        whens.append((f"length({v}) > {c.max_length}", f"trop long (au plus {c.max_length} caractères)"))
+        whens.append(
+            (f"length({v}) > {c.max_length}", f"trop long (au plus {c.max_length} caractères)")
+        )
     if not whens:
         return "CAST(NULL AS VARCHAR)"
     body = " ".join(f"WHEN {cond} THEN {quote_literal(reason)}" for cond, reason in whens)
@@ -134,7 +140,15 @@ def expected_label(spec: FieldSpec) -> str:
 
 
 def _readable_format(fmt: str) -> str:
-    for code, label in (("%d", "JJ"), ("%m", "MM"), ("%Y", "AAAA"), ("%y", "AA"), ("%H", "hh"), ("%M", "mm"), ("%S", "ss")):
+    for code, label in (
+        ("%d", "JJ"),
+        ("%m", "MM"),
+        ("%Y", "AAAA"),
+        ("%y", "AA"),
+        ("%H", "hh"),
+        ("%M", "mm"),
+        ("%S", "ss"),
+    ):
         fmt = fmt.replace(code, label)
     return fmt
 

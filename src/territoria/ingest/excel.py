@@ -70,20 +70,14 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, float):
-        if value.is_integer():
-            return str(int(value))
-        return f"{value:.{_FLOAT_DIGITS}g}"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dt.time):
+        return str(int(value)) if value.is_integer() else f"{value:.{_FLOAT_DIGITS}g}"
+    if isinstance(value, dt.datetime | dt.time):
         return value.isoformat(timespec="seconds")
     if isinstance(value, dt.timedelta):
         total = int(value.total_seconds())
         sign, total = ("-", -total) if total < 0 else ("", total)
         return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
-    return str(value)
+    return str(value)  # str, int, and date (whose str is ISO YYYY-MM-DD)
 
 
 def _open_sheet(path: Path, sheet: str | None) -> Any:

@@ -15,14 +15,21 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from territoria.backends import ReaderSpec, StagedLoad, StagePlan, Store, stage_file
+from territoria.backends import (
+    LoadRecord,
+    ReaderSpec,
+    StagedLoad,
+    StagePlan,
+    Store,
+    claim_staging,
+    stage_file,
+)
 from territoria.core.contract import SourceContract
 from territoria.core.errors import TerritoriaError
 from territoria.ingest.catalog import ContractCatalog
 from territoria.ingest.excel import xlsx_to_csv
 from territoria.ingest.mapping import map_columns
 from territoria.ingest.sniff import FileInfo, sniff_file, utf8_copy
-from territoria.backends.base import LoadRecord
 
 ProgressHook = Callable[[str, str], None]
 
@@ -90,7 +97,7 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
 def _stage_and_commit(
     store: Store, contract: SourceContract, info: FileInfo, base: LoadRecord, work: Path
 ) -> LoadRecord:
-    work.mkdir(parents=True, exist_ok=True)
+    claim_staging(work)
     reader, header = _reader_for(info, contract, work)
     mapping = map_columns(contract, header, info.path)
     plan = StagePlan(
@@ -124,7 +131,9 @@ def _stage_and_commit(
     return store.commit_load(StagedLoad(record, valid_dir, result.quarantine, result.columns))
 
 
-def _reader_for(info: FileInfo, contract: SourceContract, work: Path) -> tuple[ReaderSpec, tuple[str, ...]]:
+def _reader_for(
+    info: FileInfo, contract: SourceContract, work: Path
+) -> tuple[ReaderSpec, tuple[str, ...]]:
     if info.kind == "xlsx":
         csv_path = work / "sheet.csv"
         header = xlsx_to_csv(info.path, csv_path, contract.file_format.sheet)
@@ -135,7 +144,9 @@ def _reader_for(info: FileInfo, contract: SourceContract, work: Path) -> tuple[R
         one_line = info.lines is not None
         return ReaderSpec("csv", text, header, info.delimiter or ",", 1, one_line), header
     if info.kind == "ndjson":
-        return ReaderSpec("ndjson", utf8_copy(info, work), header, one_line_per_record=True, header_lines=0), header
+        return ReaderSpec(
+            "ndjson", utf8_copy(info, work), header, one_line_per_record=True, header_lines=0
+        ), header
     if info.kind == "json":
         return ReaderSpec("json", utf8_copy(info, work), header, header_lines=0), header
     return ReaderSpec("parquet", info.path, header, header_lines=0), header
@@ -177,6 +188,7 @@ def ingest_files(
     on_done: Callable[[LoadOutcome], None] | None = None,
 ) -> list[LoadOutcome]:
     """Load several (source, file) pairs in order; an unknown source is a failed outcome."""
+    store.recover()
     outcomes = []
     for source, path in items:
         try:
@@ -184,8 +196,14 @@ def ingest_files(
         except TerritoriaError as exc:
             stamp = now_iso()
             record = LoadRecord(
-                load_id="", source=source, file_name=path.name, content_hash="",
-                status="failed", started_at=stamp, finished_at=stamp, message=str(exc),
+                load_id="",
+                source=source,
+                file_name=path.name,
+                content_hash="",
+                status="failed",
+                started_at=stamp,
+                finished_at=stamp,
+                message=str(exc),
             )
             outcome = LoadOutcome(record, exc)
         else:

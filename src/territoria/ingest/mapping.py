@@ -22,13 +22,13 @@ class ColumnMapping:
 def map_columns(contract: SourceContract, header: Sequence[str], file: Path) -> ColumnMapping:
     """Which file column feeds each contract field; refuses what the drift policy forbids."""
     by_key: dict[str, str] = {}
-    for column in header:
-        by_key.setdefault(normalise_header(column), column)
+    for name in header:
+        by_key.setdefault(normalise_header(name), name)
     plans: list[FieldPlan] = []
     used: set[str] = set()
     missing: list[str] = []
     for spec in contract.fields:
-        column = next(
+        column: str | None = next(
             (by_key[k] for k in map(normalise_header, spec.header_names()) if k in by_key), None
         )
         if column is None:

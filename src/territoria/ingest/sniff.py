@@ -19,13 +19,14 @@ import hashlib
 import io
 import json
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Literal, NoReturn
 
+from territoria.core.contract import FileFormat
 from territoria.core.errors import InputFileError
-from territoria.ingest.contract import FileFormat
 
 __all__ = ["FileInfo", "FileKind", "sniff_file", "utf8_copy"]
 
@@ -69,8 +70,10 @@ _GUIDANCE: dict[str, tuple[str, str]] = {
     ),
     "file_truncated": ("un fichier complet", _RESEND),
     "file_changed": ("le fichier tel qu'il a été analysé", "relancez le chargement"),
-    "kind_unknown": ("une extension .csv .txt .tsv .json .ndjson .jsonl .parquet ou .xlsx",
-                     _CONTRACT.format("kind")),  # fmt: skip
+    "kind_unknown": (
+        "une extension .csv .txt .tsv .json .ndjson .jsonl .parquet ou .xlsx",
+        _CONTRACT.format("kind"),
+    ),
     "kind_mismatch": ("un contenu conforme à l'extension", _CONTRACT.format("kind")),
     "encoding_unknown": ("un encodage comme utf-8, cp1252, latin-1", _CONTRACT.format("encoding")),
     "encoding_invalid": ("un texte dans l'encodage déclaré", _CONTRACT.format("encoding")),
@@ -112,6 +115,7 @@ def sniff_file(path: Path, hints: FileFormat | None = None) -> FileInfo:
     kind = _kind(path, hints)
     if kind in ("parquet", "xlsx"):
         sha = _hash_file(path)
+        header: tuple[str, ...] | None
         header = _parquet_header(path, size) if kind == "parquet" else _xlsx_header(path, hints)
         return FileInfo(path, kind, None, None, size, sha, header, None)
     scan = _scan_text(path, None if hints.encoding == "auto" else hints.encoding)
@@ -132,17 +136,17 @@ def utf8_copy(info: FileInfo, dest_dir: Path) -> Path:
         return info.path
     dest = dest_dir / f"{info.path.stem}.{info.sha256[:12]}.utf8{info.path.suffix}"
     decoder = codecs.getincrementaldecoder(info.encoding)("strict")
-    hasher = hashlib.sha256()
     try:
-        with info.path.open("rb") as src, dest.open("wb") as out:
+        with info.path.open("rb") as src, dest.open("wb") as out, _Hasher() as hasher:
             while chunk := src.read(_CHUNK):
                 hasher.update(chunk)
                 out.write(decoder.decode(chunk).encode("utf-8"))
             out.write(decoder.decode(b"", final=True).encode("utf-8"))
+            sha256 = hasher.hexdigest()
     except (OSError, UnicodeDecodeError) as exc:
         dest.unlink(missing_ok=True)
         _fail(info.path, "file_changed", f"fichier modifié ou illisible depuis l'analyse ({exc})")
-    if hasher.hexdigest() != info.sha256:
+    if sha256 != info.sha256:
         dest.unlink(missing_ok=True)
         _fail(info.path, "file_changed", "le fichier a changé depuis son analyse (SHA-256)")
     return dest
@@ -184,11 +188,10 @@ def _kind(path: Path, hints: FileFormat) -> FileKind:
 
 
 def _hash_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
+    with path.open("rb") as f, _Hasher() as hasher:
         while chunk := f.read(_CHUNK):
             hasher.update(chunk)
-    return hasher.hexdigest()
+        return hasher.hexdigest()
 
 
 def _parquet_header(path: Path, size: int) -> tuple[str, ...]:
@@ -249,7 +252,9 @@ class _Detector:
         elif declared is None and first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             self.encoding = "utf-16"
         self.strict = declared is not None or self.encoding != "utf-8"
-        self.decoder = codecs.getincrementaldecoder(self.encoding)("strict")
+        # utf-8-sig's decoder reports error positions after its BOM: validate as plain utf-8
+        codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
+        self.decoder = codecs.getincrementaldecoder(codec)("strict")
         self.ascii_compatible = codecs.encode('\n"', self.encoding).endswith(b'\n"')
         self.utf8_ok = self.cp1252_ok = True
 
@@ -268,8 +273,8 @@ class _Detector:
         try:
             text = self.decoder.decode(chunk, final=final)
         except UnicodeDecodeError as exc:
-            position = max(0, exc.start - pending)
-            line = lines_before + chunk.count(b"\n", 0, position) + 1
+            position = exc.start - pending  # negative: in the bytes held from the last chunk
+            line = lines_before + chunk.count(b"\n", 0, max(0, position)) + 1
             self._invalid(offset + position, line, exc)
         return chunk if self.ascii_compatible else text.encode("utf-8", "surrogatepass")
 
@@ -290,12 +295,40 @@ class _Detector:
         _fail(self.path, "encoding_invalid", message, line=line, byte_offset=offset)
 
 
+class _Hasher:
+    """SHA-256 computed in a worker thread (hashlib releases the GIL on big buffers), so
+    hashing overlaps decoding and counting; at most one chunk is being hashed at a time."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _Hasher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def update(self, chunk: bytes) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._hash.update, chunk)
+
+    def hexdigest(self) -> str:
+        self._wait()
+        return self._hash.hexdigest()
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
+
 def _scan_text(path: Path, declared: str | None) -> _Scan:
-    hasher = hashlib.sha256()
     lines = quotes = offset = 0
     last: tuple[bytes, int, int, int] | None = None  # chunk, index, lines before, byte before
     previous_byte = ord("\n")
-    with path.open("rb") as f:
+    with path.open("rb") as f, _Hasher() as hasher:
         chunk = f.read(_CHUNK)
         detector = _Detector(path, declared, chunk)
         while chunk:
@@ -312,8 +345,9 @@ def _scan_text(path: Path, declared: str | None) -> _Scan:
             previous_byte = view[-1] if view else previous_byte
             offset += len(chunk)
             chunk = following
+        sha256 = hasher.hexdigest()
     quote_line, opens = _quote_position(last)
-    return _Scan(hasher.hexdigest(), detector.result(), lines, quotes, quote_line, opens)
+    return _Scan(sha256, detector.result(), lines, quotes, quote_line, opens)
 
 
 def _quote_position(last: tuple[bytes, int, int, int] | None) -> tuple[int, bool]:
@@ -352,8 +386,13 @@ def _read_head(path: Path, encoding: str) -> tuple[str, bool]:
 def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[str, ...]]:
     if scan.quotes % 2 and scan.last_quote_opens_field:
         message = "le fichier se termine dans un champ entre guillemets ouvert à cette ligne"
-        _fail(path, "file_truncated", message, line=scan.last_quote_line,
-              hint="fichier tronqué, ou guillemet en trop à cette ligne")  # fmt: skip
+        _fail(
+            path,
+            "file_truncated",
+            message,
+            line=scan.last_quote_line,
+            hint="fichier tronqué, ou guillemet en trop à cette ligne",
+        )
     sample, complete = _read_head(path, scan.encoding)
     detected = _detect_delimiter(sample, complete)
     delimiter = detected or ","
@@ -371,7 +410,7 @@ def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[
 
 def _hinted_delimiter(path: Path, hint: str) -> str:
     delimiter = {"tab": "\t", "\\t": "\t"}.get(hint.lower(), hint)
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
+    if len(delimiter) != 1 or delimiter in '"\r\n':
         _fail(path, "delimiter_invalid", f"séparateur déclaré invalide : « {hint} »")
     return delimiter
 
@@ -412,7 +451,15 @@ def _first_record(path: Path, sample: str, delimiter: str) -> tuple[str, ...]:
         row = next(reader, [])
     except csv.Error as exc:
         _fail(path, "header_invalid", f"ligne d'en-tête illisible ({exc})", line=1)
-    return tuple(cell.strip() for cell in row)
+    return tuple(_unquote(cell) for cell in row)
+
+
+def _unquote(cell: str) -> str:
+    """A header cell without spaces and quotes, even when spaces kept csv from unquoting it."""
+    cell = cell.strip()
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        cell = cell[1:-1].replace('""', '"').strip()
+    return cell
 
 
 def _check_header(path: Path, header: tuple[str, ...]) -> None:
@@ -431,8 +478,14 @@ def _check_header(path: Path, header: tuple[str, ...]) -> None:
         problems.append("colonnes sans nom en position " + ", ".join(map(str, empty)))
     problems.extend(f"colonnes {a} et {b} nommées « {name} »" for a, b, name in duplicates)
     if problems:
-        _fail(path, "header_invalid", "en-tête invalide : " + " ; ".join(problems), line=1,
-              empty_columns=empty, duplicate_columns=[[a, b] for a, b, _ in duplicates])  # fmt: skip
+        _fail(
+            path,
+            "header_invalid",
+            "en-tête invalide : " + " ; ".join(problems),
+            line=1,
+            empty_columns=empty,
+            duplicate_columns=[[a, b] for a, b, _ in duplicates],
+        )
 
 
 # --- json, ndjson -------------------------------------------------------------------------
@@ -520,8 +573,14 @@ def _record_keys(value: object) -> tuple[str, ...] | None:
 
 def _json_error(path: Path, message: str, line: int, column: int, ndjson: bool = False) -> NoReturn:
     expected = "un objet JSON par ligne" if ndjson else None
-    _fail(path, "json_invalid", f"JSON invalide : {message} (colonne {column})", line=line,
-          expected=expected, column=column)  # fmt: skip
+    _fail(
+        path,
+        "json_invalid",
+        f"JSON invalide : {message} (colonne {column})",
+        line=line,
+        expected=expected,
+        column=column,
+    )
 
 
 def _fail(

@@ -35,6 +35,7 @@ class SourceResult:
     source: str
     rows: dict[str, int] = field(default_factory=dict)
     deliberate_invalid: int = 0
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

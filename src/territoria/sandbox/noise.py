@@ -54,7 +54,9 @@ class NoiseRates:
 
     def scaled(self, factor: float) -> NoiseRates:
         """Every rate multiplied by ``factor``, capped at 1."""
-        return replace(self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)})
+        return replace(
+            self, **{f.name: min(1.0, getattr(self, f.name) * factor) for f in fields(self)}
+        )
 
 
 def typo(rng: random.Random, text: str) -> str:
@@ -100,7 +102,9 @@ class Noiser:
             if self.hit(self.rates.birth_name_shown):
                 family = person.birth_name
             elif self.hit(self.rates.married_form):
-                pattern = self.rng.choice(("{u} épouse {b}", "{u} née {b}", "{b} épouse {u}", "{b} ép. {u}"))
+                pattern = self.rng.choice(
+                    ("{u} épouse {b}", "{u} née {b}", "{b} épouse {u}", "{b} ép. {u}")
+                )
                 family = pattern.format(u=person.family_name, b=person.birth_name)
             else:
                 birth = person.birth_name
@@ -111,7 +115,9 @@ class Noiser:
             family, given = given, family
         return family, given, birth
 
-    def birth_date(self, day: date, fmt: str, *, partial_formats: tuple[str, ...] = ("%Y", "%m/%Y")) -> str:
+    def birth_date(
+        self, day: date, fmt: str, *, partial_formats: tuple[str, ...] = ("%Y", "%m/%Y")
+    ) -> str:
         if self.hit(self.rates.missing_birth_date):
             return ""
         if self.hit(self.rates.partial_birth_date):
@@ -144,7 +150,9 @@ class Noiser:
         parts = []
         if dwelling.wing:
             parts.append(self.rng.choice(("Bât. ", "Bat ", "BAT ", "Bâtiment ")) + dwelling.wing)
-        parts.append(self.rng.choice(("Apt ", "Appt ", "apt. ", "Appartement ", "n° ")) + str(dwelling.flat))
+        parts.append(
+            self.rng.choice(("Apt ", "Appt ", "apt. ", "Appartement ", "n° ")) + str(dwelling.flat)
+        )
         return " ".join(parts)
 
     def phone(self, person: Person) -> str:

@@ -89,9 +89,7 @@ class Population:
 
 
 def ascii_fold(text: str) -> str:
-    return "".join(
-        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-    )
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 class _Builder:
@@ -123,7 +121,7 @@ class _Builder:
         rng = self.rng
         if rng.random() < 0.85:
             prefix = rng.choice(("06", "07", "06", "04"))
-            person.phone = prefix + "".join(str(rng.randrange(10)) for _ in range(8))
+            person.phone = f"{prefix}{rng.randrange(10**8):08d}"
         if rng.random() < 0.7:
             local = ascii_fold(f"{person.given_name}.{person.family_name}").lower()
             local = local.replace(" ", "").replace("'", "")
@@ -156,7 +154,9 @@ class _Builder:
 
     def _fill_single(self, h: Household) -> None:
         sex = self.rng.choice("FM")
-        h.members.append(self.person(h.household_id, sex, self.rng.randint(20, 64), self.bank.surname(self.rng)))
+        h.members.append(
+            self.person(h.household_id, sex, self.rng.randint(20, 64), self.bank.surname(self.rng))
+        )
 
     def _fill_elderly_alone(self, h: Household) -> None:
         sex = "F" if self.rng.random() < 0.75 else "M"
@@ -200,7 +200,16 @@ class _Builder:
         if parent_age < 42 and rng.random() < 0.08:
             baby = self.person(h.household_id, rng.choice("FM"), 0, family, child=True)
             baby.birth_date = self.day_in_year()
-            self.events.append(Event("birth", baby.birth_date, baby.person_id, h.household_id, "", h.dwelling.dwelling_id))
+            self.events.append(
+                Event(
+                    "birth",
+                    baby.birth_date,
+                    baby.person_id,
+                    h.household_id,
+                    "",
+                    h.dwelling.dwelling_id,
+                )
+            )
             h.members.append(baby)
 
     def _fill_couple_with_children(self, h: Household) -> None:
@@ -214,12 +223,18 @@ class _Builder:
         parent = self.person(h.household_id, sex, rng.randint(24, 55), self.bank.surname(rng))
         h.members.append(parent)
         family = parent.family_name if sex == "M" or rng.random() < 0.4 else self.bank.surname(rng)
-        self._children(h, family, self.year - parent.birth_date.year, parent if sex == "M" else None)
+        self._children(
+            h, family, self.year - parent.birth_date.year, parent if sex == "M" else None
+        )
 
     def _fill_shared_flat(self, h: Household) -> None:
         for _ in range(self.rng.randint(2, 4)):
             sex = self.rng.choice("FM")
-            h.members.append(self.person(h.household_id, sex, self.rng.randint(19, 32), self.bank.surname(self.rng)))
+            h.members.append(
+                self.person(
+                    h.household_id, sex, self.rng.randint(19, 32), self.bank.surname(self.rng)
+                )
+            )
 
     def finish(self, h: Household) -> None:
         for person in h.members:
@@ -234,11 +249,12 @@ class _Builder:
     def maybe_homonym(self, person: Person) -> None:
         """A stranger elsewhere with the same given and family name (beyond chance homonyms)."""
         rng = self.rng
-        if self.recent and not person.is_child and rng.random() < 0.004:
+        unmarried_name = person.birth_name == person.family_name
+        if self.recent and unmarried_name and not person.is_child and rng.random() < 0.004:
             other = rng.choice(self.recent)
             if other.sex == person.sex and other.household_id != person.household_id:
                 person.given_name, person.family_name = other.given_name, other.family_name
-                person.birth_name = other.birth_name if other.birth_name == other.family_name else person.birth_name
+                person.birth_name = other.family_name
                 person.homonym_of = other.person_id
         if not person.is_child and rng.random() < 0.01:
             self.recent.append(person)
@@ -249,7 +265,16 @@ class _Builder:
         age = self.year - person.birth_date.year
         if age >= 40 and self.rng.random() < 0.0004 * math.exp(0.085 * (age - 30)):
             person.death_date = self.day_in_year()
-            self.events.append(Event("death", person.death_date, person.person_id, h.household_id, h.dwelling.dwelling_id, ""))
+            self.events.append(
+                Event(
+                    "death",
+                    person.death_date,
+                    person.person_id,
+                    h.household_id,
+                    h.dwelling.dwelling_id,
+                    "",
+                )
+            )
             if all(p.death_date for p in h.members):
                 h.end_date = person.death_date
 
@@ -261,10 +286,28 @@ class _Builder:
             h.move_date = self.day_in_year()
             for p in h.members:
                 if p.birth_date < h.move_date:
-                    self.events.append(Event("move", h.move_date, p.person_id, h.household_id, h.previous_dwelling.dwelling_id, h.dwelling.dwelling_id))
+                    self.events.append(
+                        Event(
+                            "move",
+                            h.move_date,
+                            p.person_id,
+                            h.household_id,
+                            h.previous_dwelling.dwelling_id,
+                            h.dwelling.dwelling_id,
+                        )
+                    )
         elif roll < 0.09:
             h.arrival_date = self.day_in_year()
-            self.events.append(Event("arrival", h.arrival_date, h.members[0].person_id, h.household_id, "", h.dwelling.dwelling_id))
+            self.events.append(
+                Event(
+                    "arrival",
+                    h.arrival_date,
+                    h.members[0].person_id,
+                    h.household_id,
+                    "",
+                    h.dwelling.dwelling_id,
+                )
+            )
 
     def finances(self, h: Household) -> None:
         adults = [p for p in h.members if not p.is_child]
@@ -278,7 +321,9 @@ class _Builder:
             h.parts = float(len(adults))
         allowances = {0: 0, 1: 0, 2: 1790, 3: 4080}.get(n, 4080 + 2290 * (n - 3))
         school_age = sum(1 for c in children if 6 <= self.year - c.birth_date.year <= 18)
-        h.family_benefits = allowances + (420 * school_age if h.revenu_fiscal < 26000 + 6000 * n else 0)
+        h.family_benefits = allowances + (
+            420 * school_age if h.revenu_fiscal < 26000 + 6000 * n else 0
+        )
 
 
 def build_population(

@@ -36,7 +36,9 @@ def tariff_band(quotient: int) -> str:
 
 def _school(rng: random.Random, commune: str, level: str) -> str:
     kind = "maternelle" if level in ("PS", "MS", "GS") else "élémentaire"
-    return f"École {kind} {rng.choice(_SCHOOL_NAMES[:8] if commune < '69100' else _SCHOOL_NAMES[6:])}"
+    return (
+        f"École {kind} {rng.choice(_SCHOOL_NAMES[:8] if commune < '69100' else _SCHOOL_NAMES[6:])}"
+    )
 
 
 def _guardians(rng: random.Random, h: Household, child: Person) -> list[Person]:
@@ -52,7 +54,10 @@ def write_school(ctx: Context) -> SourceResult:
     rng, noise = ctx.rng("school"), ctx.noiser("school")
     created = datetime(ctx.year, 9, 1, 8, 0, 0)
     counter = 0
-    with XlsxSink(ctx.out / name, HEADER, sheet="Inscriptions", created=created) as sink, ctx.truth_sink("school_enrolments") as truth:
+    with (
+        XlsxSink(ctx.out / name, HEADER, sheet="Inscriptions", created=created) as sink,
+        ctx.truth_sink("school_enrolments") as truth,
+    ):
         for h in ctx.population.households:
             for child in h.children:
                 level_index = ctx.year - 3 - child.birth_date.year
@@ -64,7 +69,9 @@ def write_school(ctx: Context) -> SourceResult:
                     counter += 1
                     rid = f"INS{ctx.year}-{counter:07d}"
                     sink.write(_row(ctx, rng, noise, h, child, guardians, LEVELS[level_index], rid))
-                    truth.write(("school_enrolments", rid, "child", child.person_id, h.household_id))
+                    truth.write(
+                        ("school_enrolments", rid, "child", child.person_id, h.household_id)
+                    )
                     for slot, g in zip(("guardian_1", "guardian_2"), guardians, strict=False):
                         truth.write(("school_enrolments", rid, slot, g.person_id, h.household_id))
     return SourceResult("school_enrolments", {name: sink.rows})

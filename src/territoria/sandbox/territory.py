@@ -13,27 +13,106 @@ STREET_TYPES: tuple[tuple[str, float], ...] = (
     ("rue", 55), ("avenue", 10), ("boulevard", 4), ("place", 5), ("chemin", 8),
     ("impasse", 6), ("allée", 5), ("quai", 2), ("cours", 2), ("montée", 3),
 )  # fmt: skip
-_PEOPLE = (
-    "Victor Hugo|Jean Jaurès|Louis Pasteur|Jean Moulin|Émile Zola|Charles de Gaulle|"
-    "Gambetta|Voltaire|Paul Bert|Marie Curie|Pierre Curie|Anatole France|Jules Ferry|"
-    "Édouard Herriot|Antoine de Saint-Exupéry|Albert Camus|Lamartine|George Sand|"
-    "Simone Veil|Jean Macé|Ampère|Claude Bernard|Auguste Comte|Aristide Briand|Lumière|"
-    "Paul Santy|Berthelot|Garibaldi|Gabriel Péri|Henri Barbusse|Danton|Marcel Pagnol|"
-    "Lucie Aubrac|Jacquard|Professeur Calmette|Félix Faure|Pierre Brossolette|Molière|"
-    "Frédéric Mistral|Guillaume Apollinaire|Olympe de Gouges|Joséphine Baker"
-).split("|")
-_PLACES = (
-    "de la République|de la Liberté|de la Paix|du Stade|de l'Église|de la Mairie|de la Gare|"
-    "du Moulin|des Écoles|du Château|de la Fontaine|du Lavoir|des Vignes|du Plateau|"
-    "de la Croix|du Parc|des Jardins|de Verdun|du 8 Mai 1945|du 11 Novembre|de la Source|"
-    "des Carrières|du Bourg|de la Côte|des Sablons|du Rhône|de la Saône|des Pins|"
-    "de Bourgogne|de la Poste|du Marché|des Prés|de la Forge|du Vallon"
-).split("|")
-_TREES = (
-    "des Tilleuls|des Acacias|des Platanes|des Marronniers|des Lilas|des Érables|"
-    "des Peupliers|des Chênes|des Cerisiers|des Glycines|des Saules|des Charmes|"
-    "des Noyers|des Mimosas|des Cèdres|des Bouleaux|des Hêtres|des Frênes"
-).split("|")
+_PEOPLE = [
+    "Victor Hugo",
+    "Jean Jaurès",
+    "Louis Pasteur",
+    "Jean Moulin",
+    "Émile Zola",
+    "Charles de Gaulle",
+    "Gambetta",
+    "Voltaire",
+    "Paul Bert",
+    "Marie Curie",
+    "Pierre Curie",
+    "Anatole France",
+    "Jules Ferry",
+    "Édouard Herriot",
+    "Antoine de Saint-Exupéry",
+    "Albert Camus",
+    "Lamartine",
+    "George Sand",
+    "Simone Veil",
+    "Jean Macé",
+    "Ampère",
+    "Claude Bernard",
+    "Auguste Comte",
+    "Aristide Briand",
+    "Lumière",
+    "Paul Santy",
+    "Berthelot",
+    "Garibaldi",
+    "Gabriel Péri",
+    "Henri Barbusse",
+    "Danton",
+    "Marcel Pagnol",
+    "Lucie Aubrac",
+    "Jacquard",
+    "Professeur Calmette",
+    "Félix Faure",
+    "Pierre Brossolette",
+    "Molière",
+    "Frédéric Mistral",
+    "Guillaume Apollinaire",
+    "Olympe de Gouges",
+    "Joséphine Baker",
+]
+_PLACES = [
+    "de la République",
+    "de la Liberté",
+    "de la Paix",
+    "du Stade",
+    "de l'Église",
+    "de la Mairie",
+    "de la Gare",
+    "du Moulin",
+    "des Écoles",
+    "du Château",
+    "de la Fontaine",
+    "du Lavoir",
+    "des Vignes",
+    "du Plateau",
+    "de la Croix",
+    "du Parc",
+    "des Jardins",
+    "de Verdun",
+    "du 8 Mai 1945",
+    "du 11 Novembre",
+    "de la Source",
+    "des Carrières",
+    "du Bourg",
+    "de la Côte",
+    "des Sablons",
+    "du Rhône",
+    "de la Saône",
+    "des Pins",
+    "de Bourgogne",
+    "de la Poste",
+    "du Marché",
+    "des Prés",
+    "de la Forge",
+    "du Vallon",
+]
+_TREES = [
+    "des Tilleuls",
+    "des Acacias",
+    "des Platanes",
+    "des Marronniers",
+    "des Lilas",
+    "des Érables",
+    "des Peupliers",
+    "des Chênes",
+    "des Cerisiers",
+    "des Glycines",
+    "des Saules",
+    "des Charmes",
+    "des Noyers",
+    "des Mimosas",
+    "des Cèdres",
+    "des Bouleaux",
+    "des Hêtres",
+    "des Frênes",
+]
 _BUILDING_LETTERS = "ABCDEFGH"
 
 
@@ -105,7 +184,9 @@ def load_communes() -> list[Commune]:
     """The 66 communes and Lyon arrondissements shipped in ``data/communes.csv``."""
     text = (resources.files("territoria.sandbox") / "data" / "communes.csv").read_text("utf-8")
     return [
-        Commune(r["code_insee"], r["nom"], int(r["population"]), tuple(r["codes_postaux"].split("|")))
+        Commune(
+            r["code_insee"], r["nom"], int(r["population"]), tuple(r["codes_postaux"].split("|"))
+        )
         for r in csv.DictReader(io.StringIO(text))
     ]
 
@@ -151,7 +232,9 @@ class CommuneStock:
         flats = rng.choice((4, 6, 8, 12, 16, 20, 24, 30, 40, 60)) if collective else 1
         wings = 1 if flats < 20 or rng.random() < 0.6 else rng.randint(2, 4)
         building_id = f"B{self.commune.code_insee}{self.counter:06d}"
-        return Building(building_id, number, suffix, self.streets[street_index], collective, flats, wings)
+        return Building(
+            building_id, number, suffix, self.streets[street_index], collective, flats, wings
+        )
 
     def new_dwelling(self, rng: random.Random) -> Dwelling:
         if self.open_flats and self.open_building is not None:
@@ -163,7 +246,10 @@ class CommuneStock:
             return self._dwelling(building, "", 0)
         per_wing = -(-building.flats // building.wings)
         flats = [
-            (_BUILDING_LETTERS[w] if building.wings > 1 else "", w * 100 + f + 1 if building.wings > 1 else f + 1)
+            (
+                _BUILDING_LETTERS[w] if building.wings > 1 else "",
+                w * 100 + f + 1 if building.wings > 1 else f + 1,
+            )
             for w in range(building.wings)
             for f in range(per_wing)
         ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from territoria.sandbox.context import Context, SourceResult
@@ -112,7 +114,9 @@ class _Planner:
         holder: Person | None, co: Person | None, payer: str = "",
     ) -> None:  # fmt: skip
         cid = f"CT{len(self.contracts) + 1:08d}"
-        self.contracts.append(Contract(cid, meter.dwelling, meter.meter_id, start, end, h, holder, co, payer))
+        self.contracts.append(
+            Contract(cid, meter.dwelling, meter.meter_id, start, end, h, holder, co, payer)
+        )
 
     def household(self, h: Household) -> None:
         rng, ctx = self.rng, self.ctx
@@ -157,9 +161,10 @@ def write_subscribers(ctx: Context, plan: WaterPlan) -> SourceResult:
     name = "water_subscribers.csv"
     result = SourceResult("water_subscribers")
     noise = ctx.noiser("water_subscribers")
-    with CsvSink(ctx.out / name, SUBSCRIBER_HEADER, delimiter=";") as sink, ctx.truth_sink(
-        "water_subscribers"
-    ) as truth:
+    with (
+        CsvSink(ctx.out / name, SUBSCRIBER_HEADER, delimiter=";") as sink,
+        ctx.truth_sink("water_subscribers") as truth,
+    ):
         extra = len(plan.contracts)
         for contract in plan.contracts:
             copies = 2 if contract.holder and noise.hit(ctx.rates.duplicate) else 1
@@ -208,12 +213,15 @@ def write_readings(ctx: Context, plan: WaterPlan) -> SourceResult:
     name = "water_readings.csv"
     rng = ctx.rng("water_readings")
     invalid = set(rng.sample(range(len(plan.meters)), min(INVALID_READINGS, len(plan.meters))))
+    hours = _hourly_stamps(ctx)
     with CsvSink(ctx.out / name, READING_HEADER) as sink:
         for number, meter in enumerate(plan.meters):
-            rows = _meter_rows(ctx, rng, meter)
-            if number in invalid:
-                rows[min(5, len(rows) - 1)][3] = "ERR"
-            sink.write_many(rows)  # type: ignore[arg-type]
+            lines = _meter_lines(ctx, rng, meter, hours)
+            if number in invalid:  # a non-numeric index, as a faulty radio read gives
+                fields = lines[5].split(",")
+                fields[3] = "ERR"
+                lines[5] = ",".join(fields)
+            sink.write_lines(lines)
     result = SourceResult("water_readings", {name: sink.rows}, len(invalid))
     _write_leaks(ctx.out / "truth" / "leaks.csv", plan)
     return result
@@ -223,8 +231,17 @@ _CUMULATIVE = tuple(sum(_PROFILE[: h + 1]) for h in range(24))
 _LEAK_M3_PER_HOUR = 0.02
 
 
-def _meter_rows(ctx: Context, rng: random.Random, m: Meter) -> list[list[str]]:
-    """Rows of one meter in time order; the index only grows (leaks add a constant flow)."""
+def _hourly_stamps(ctx: Context) -> list[tuple[str, str]]:
+    """(id key, ISO timestamp) of every hour of the hourly window, computed once."""
+    start = datetime(ctx.year, 1, 1) + timedelta(days=365 - ctx.options.hourly_days)
+    stamps = [start + timedelta(hours=h + 1) for h in range(24 * ctx.options.hourly_days)]
+    return [(f"{ts:%Y%m%d%H}", ts.isoformat()) for ts in stamps]
+
+
+def _meter_lines(
+    ctx: Context, rng: random.Random, m: Meter, hours: list[tuple[str, str]]
+) -> list[str]:
+    """CSV lines of one meter in time order; the index only grows (a leak adds a steady flow)."""
     active_from = (m.active_from - ctx.year_start).days if m.active_from else 0
     active_until = (m.active_until - ctx.year_start).days if m.active_until else 400
     leak_from = (m.leak_from - ctx.year_start).days if m.leak_from else 400
@@ -235,36 +252,63 @@ def _meter_rows(ctx: Context, rng: random.Random, m: Meter) -> list[list[str]]:
 
     def index_at(day: int) -> float:
         active = max(0, min(day, active_until) - active_from)
-        leak_days = max(0, day - leak_from)
-        return m.start_index + m.daily_m3 * active + 0.002 * (day - active) + leak_days * 24 * _LEAK_M3_PER_HOUR
+        leak = max(0, day - leak_from) * 24 * _LEAK_M3_PER_HOUR
+        return m.start_index + m.daily_m3 * active + 0.002 * (day - active) + leak
 
-    start = datetime(ctx.year, 1, 1)
-    rows: list[list[str]] = []
-    for month in range(1, 13):
-        last = (date(ctx.year, month % 12 + 1, 1) - timedelta(days=1)) if month < 12 else date(ctx.year, 12, 31)
-        day = last.timetuple().tm_yday - 1 - rng.randrange(3)
-        hour = rng.randint(7, 17)
+    mid = m.meter_id
+    lines: list[str] = []
+    for last_day in _month_ends(ctx.year):
+        day = last_day - int(rng.random() * 3)
+        hour = 7 + int(rng.random() * 11)
         if day >= hourly_from:
             continue
         leak = _LEAK_M3_PER_HOUR * (hour + 1) if day >= leak_from else 0.0
         value = index_at(day) + daily(day) * _CUMULATIVE[hour] + leak
-        rows.append(_reading(m.meter_id, start + timedelta(days=day, hours=hour + 1), value, "M"))
-    index = index_at(hourly_from)
-    for day in range(hourly_from, 365):
-        volume, leak = daily(day), _LEAK_M3_PER_HOUR if day >= leak_from else 0.0
+        key, stamp = _stamp(ctx.year, day, hour + 1)
+        lines.append(f"{mid}-{key}M,{mid},{stamp},{value:.3f},mensuel\r\n")
+    if hourly_from < 365:
+        lines.extend(
+            _hourly_lines(rng, m, index_at(hourly_from), hours, daily, hourly_from, leak_from)
+        )
+    return lines
+
+
+@cache
+def _month_ends(year: int) -> tuple[int, ...]:
+    """Day of year (from 0) of the last day of each month."""
+    firsts = [date(year + m // 12, m % 12 + 1, 1) for m in range(1, 13)]
+    return tuple((first - timedelta(days=1) - date(year, 1, 1)).days for first in firsts)
+
+
+@cache
+def _stamp(year: int, day: int, hour: int) -> tuple[str, str]:
+    ts = datetime(year, 1, 1) + timedelta(days=day, hours=hour)
+    return f"{ts:%Y%m%d%H}", ts.isoformat()
+
+
+def _hourly_lines(
+    rng: random.Random, m: Meter, index: float, hours: list[tuple[str, str]],
+    daily: Callable[[int], float], hourly_from: int, leak_from: int,
+) -> list[str]:  # fmt: skip
+    mid = m.meter_id
+    draw = rng.random
+    lines: list[str] = []
+    for first in range(0, len(hours), 24):
+        day = hourly_from + first // 24
+        volume = daily(day)
+        leak = _LEAK_M3_PER_HOUR if day >= leak_from else 0.0
+        weights = [volume * w for w in _PROFILE]
         for hour in range(24):
-            index += volume * _PROFILE[hour] * rng.uniform(0.3, 1.7) + leak
-            rows.append(_reading(m.meter_id, start + timedelta(days=day, hours=hour + 1), index, "H"))
-    return rows
-
-
-def _reading(meter_id: str, ts: datetime, value: float, kind: str) -> list[str]:
-    label = "horaire" if kind == "H" else "mensuel"
-    return [f"{meter_id}-{ts:%Y%m%d%H}{kind}", meter_id, ts.isoformat(), f"{value:.3f}", label]
+            index += weights[hour] * (0.3 + 1.4 * draw()) + leak
+            key, stamp = hours[first + hour]
+            lines.append(f"{mid}-{key}H,{mid},{stamp},{index:.3f},horaire\r\n")
+    return lines
 
 
 def _write_leaks(path: Path, plan: WaterPlan) -> None:
     with CsvSink(path, ("meter_id", "dwelling_id", "leak_from", "smart")) as sink:
         for m in plan.meters:
             if m.leak_from:
-                sink.write((m.meter_id, m.dwelling.dwelling_id, m.leak_from.isoformat(), int(m.smart)))
+                sink.write(
+                    (m.meter_id, m.dwelling.dwelling_id, m.leak_from.isoformat(), int(m.smart))
+                )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from territoria.interfaces.cli import demo, ingest, workspace
+from territoria.interfaces.cli import contracts, demo, ingest, workspace
 from territoria.interfaces.cli.sandbox import app as sandbox_app
 
 app = typer.Typer(
@@ -19,13 +19,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("init")(workspace.init)
-app.command("sources")(workspace.sources)
 app.command("ingest")(ingest.ingest)
 app.command("loads")(ingest.loads)
 app.command("quarantine")(ingest.quarantine)
 app.command("report")(workspace.report)
 app.command("demo")(demo.demo)
-app.add_typer(sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria.")
+app.add_typer(
+    sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria."
+)
 
 
 def main() -> None:

@@ -9,16 +9,20 @@ import typer
 
 from territoria.backends import open_store
 from territoria.core.config import init_workspace
+from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
 from territoria.interfaces.cli.ingest import _print_outcomes, _run_with_progress
 from territoria.interfaces.cli.workspace import report
-from territoria.ingest import sandbox_items
 from territoria.sandbox import generate
 
 
 def demo(
-    directory: Annotated[Path, typer.Argument(help="Dossier de l'espace de travail de démonstration.")] = Path("demo"),
-    population: Annotated[int, typer.Option(help="Nombre d'habitants du territoire fictif.")] = 10_000,
+    directory: Annotated[
+        Path, typer.Argument(help="Dossier de l'espace de travail de démonstration.")
+    ] = Path("demo"),
+    population: Annotated[
+        int, typer.Option(help="Nombre d'habitants du territoire fictif.")
+    ] = 10_000,
     seed: Annotated[int, typer.Option(help="Graine : même graine, mêmes fichiers.")] = 42,
 ) -> None:
     """Tout en une commande : espace de travail, territoire fictif, chargement, bilan.
@@ -36,7 +40,9 @@ def demo(
         console.print("[bold]2/3[/] Chargement des sources (contrôle des contrats)…")
         store = open_store(config)
         try:
-            outcomes = _run_with_progress(store, catalog_for(config), sandbox_items(sandbox_dir), quiet=False)
+            outcomes = _run_with_progress(
+                store, catalog_for(config), sandbox_items(sandbox_dir), quiet=False
+            )
         finally:
             store.close()
         _print_outcomes(outcomes)

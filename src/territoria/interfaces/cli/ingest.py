@@ -28,12 +28,17 @@ _STATUS_STYLE = {"loaded": "green", "skipped_duplicate": "yellow", "failed": "bo
 
 def ingest(
     source: Annotated[
-        str | None, typer.Argument(help="Identifiant de la source (voir « territoria sources »).")
+        str | None, typer.Argument(help="Identifiant de la source (voir « territoria contracts list »).")
     ] = None,
-    files: Annotated[list[Path] | None, typer.Argument(help="Fichiers livrés pour cette source.")] = None,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Fichiers livrés pour cette source.")
+    ] = None,
     sandbox: Annotated[
         Path | None,
-        typer.Option("--sandbox", help="Charger toutes les sources d'un bac à sable généré (son manifest.json)."),
+        typer.Option(
+            "--sandbox",
+            help="Charger toutes les sources d'un bac à sable généré (son manifest.json).",
+        ),
     ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
@@ -77,7 +82,9 @@ def _run_with_progress(store, catalog, items, *, quiet: bool) -> list[LoadOutcom
         task = progress.add_task("", total=len(items))
 
         def done(outcome: LoadOutcome) -> None:
-            progress.update(task, advance=1, description=f"{outcome.record.source} · {outcome.record.file_name}")
+            progress.update(
+                task, advance=1, description=f"{outcome.record.source} · {outcome.record.file_name}"
+            )
 
         return ingest_files(store, catalog, items, on_done=done)
 
@@ -85,19 +92,27 @@ def _run_with_progress(store, catalog, items, *, quiet: bool) -> list[LoadOutcom
 def _print_outcomes(outcomes: list[LoadOutcome]) -> None:
     table = Table(title="Chargements", title_justify="left")
     for column in ("Source", "Fichier", "Statut", "Lues", "Chargées", "Quarantaine"):
-        table.add_column(column, justify="right" if column in ("Lues", "Chargées", "Quarantaine") else "left")
+        table.add_column(
+            column, justify="right" if column in ("Lues", "Chargées", "Quarantaine") else "left"
+        )
     for o in outcomes:
         r = o.record
         style = _STATUS_STYLE[r.status]
         table.add_row(
-            r.source, r.file_name, f"[{style}]{LOAD_STATUS_LABELS[r.status]}[/]",
-            f"{r.rows_read:,}".replace(",", " "), f"{r.rows_loaded:,}".replace(",", " "),
+            r.source,
+            r.file_name,
+            f"[{style}]{LOAD_STATUS_LABELS[r.status]}[/]",
+            f"{r.rows_read:,}".replace(",", " "),
+            f"{r.rows_loaded:,}".replace(",", " "),
             f"{r.rows_quarantined:,}".replace(",", " "),
         )
     console.print(table)
     for o in outcomes:
         if o.error is not None:
-            err_console.print(f"[bold red]✗ {o.record.source} · {o.record.file_name} :[/] {o.error}", highlight=False)
+            err_console.print(
+                f"[bold red]✗ {o.record.source} · {o.record.file_name} :[/] {o.error}",
+                highlight=False,
+            )
         elif o.record.rows_quarantined:
             console.print(
                 f"[yellow]![/] {o.record.source} : {o.record.rows_quarantined} ligne(s) en quarantaine "
@@ -118,14 +133,30 @@ def loads(
         print_json([r.as_dict() for r in records])
         return
     table = Table(title="Registre des chargements", title_justify="left")
-    for column in ("Chargement", "Source", "Fichier", "Statut", "Lues", "Chargées", "Quarantaine", "Fin", "Empreinte"):
+    for column in (
+        "Chargement",
+        "Source",
+        "Fichier",
+        "Statut",
+        "Lues",
+        "Chargées",
+        "Quarantaine",
+        "Fin",
+        "Empreinte",
+    ):
         table.add_column(column)
     for r in records:
         style = _STATUS_STYLE[r.status]
         table.add_row(
-            r.load_id, r.source, r.file_name, f"[{style}]{LOAD_STATUS_LABELS[r.status]}[/]",
-            str(r.rows_read), str(r.rows_loaded), str(r.rows_quarantined),
-            r.finished_at[:19].replace("T", " "), r.content_hash[:12],
+            r.load_id,
+            r.source,
+            r.file_name,
+            f"[{style}]{LOAD_STATUS_LABELS[r.status]}[/]",
+            str(r.rows_read),
+            str(r.rows_loaded),
+            str(r.rows_quarantined),
+            r.finished_at[:19].replace("T", " "),
+            r.content_hash[:12],
         )
     console.print(table if records else "Aucun chargement pour l'instant.")
 
@@ -158,8 +189,10 @@ def quarantine(
         column = errors[0].get("column") if errors else None
         value = raw.get(column) if column in raw else raw.get("_line", "")
         table.add_row(
-            str(row["line"] or "—"), str(row["record"] or "—"), str(row["field"] or "—"),
-            str(row["reason"]), repr(value) if value is not None else "(vide)",
+            str(row["line"] or "—"),
+            str(row["record"] or "—"),
+            str(row["field"] or "—"),
+            str(row["reason"]),
+            repr(value) if value is not None else "(vide)",
         )
     console.print(table if rows else f"Aucune ligne en quarantaine pour {source}.")
-

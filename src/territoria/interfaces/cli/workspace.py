@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from territoria.core.config import EMBEDDED, init_workspace
-from territoria.core.types import FIELD_CATEGORY_LABELS
 from territoria.interfaces.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -24,12 +23,16 @@ from territoria.raw import source_summaries
 
 def init(
     directory: Annotated[Path, typer.Argument(help="Dossier à créer (ou à compléter).")],
-    name: Annotated[str, typer.Option(help="Nom de la collectivité, affiché dans l'interface.")] = "Territoria",
+    name: Annotated[
+        str, typer.Option(help="Nom de la collectivité, affiché dans l'interface.")
+    ] = "Territoria",
     store: Annotated[
         str,
         typer.Option(help='Magasin : "embedded" (défaut, aucun serveur) ou une URL postgresql://…'),
     ] = EMBEDDED,
-    schema: Annotated[str, typer.Option(help="Schéma PostgreSQL (ignoré en mode embarqué).")] = "territoria",
+    schema: Annotated[
+        str, typer.Option(help="Schéma PostgreSQL (ignoré en mode embarqué).")
+    ] = "territoria",
     as_json: JsonOption = False,
 ) -> None:
     """Créer un espace de travail : un territoria.toml et le magasin embarqué.
@@ -44,30 +47,9 @@ def init(
     if as_json:
         print_json({"workspace": str(config.root), "store": config.store.kind})
     else:
-        console.print(f"Espace de travail prêt : [bold]{config.root}[/] (magasin : {config.store.kind})")
-
-
-def sources(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
-    """Lister les sources déclarées (contrats) : service, opérateur, base légale, champs."""
-    with handled(as_json), workspace_store(workspace) as (config, _):
-        catalog = catalog_for(config)
-    if as_json:
-        print_json([c.model_dump(by_alias=True, exclude_none=True) for c in catalog])
-        return
-    table = Table(title="Sources déclarées", title_justify="left")
-    for column in ("Source", "Service", "Opérateur", "Base légale", "Champs", "Conservation"):
-        table.add_column(column)
-    for c in catalog:
-        counts = ", ".join(
-            f"{len(c.fields_of(cat))} {FIELD_CATEGORY_LABELS[cat].split(' ')[1].lower()}"
-            for cat in ("identifying", "service", "sensitive", "special_category")
-            if c.fields_of(cat)
+        console.print(
+            f"Espace de travail prêt : [bold]{config.root}[/] (magasin : {config.store.kind})"
         )
-        table.add_row(
-            c.id, c.owner_service, c.operator.name if c.operator else "régie",
-            c.legal_basis, counts, c.retention.duration,
-        )
-    console.print(table)
 
 
 def report(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
@@ -78,12 +60,26 @@ def report(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> No
         print_json({"workspace": config.name, "sources": [s.as_dict() for s in summaries]})
         return
     table = Table(title=f"Bilan — {config.name}", title_justify="left")
-    for column in ("Source", "Service", "Chargements", "Lignes", "Quarantaine", "Dernier chargement"):
-        table.add_column(column, justify="right" if column in ("Chargements", "Lignes", "Quarantaine") else "left")
+    for column in (
+        "Source",
+        "Service",
+        "Chargements",
+        "Lignes",
+        "Quarantaine",
+        "Dernier chargement",
+    ):
+        table.add_column(
+            column,
+            justify="right" if column in ("Chargements", "Lignes", "Quarantaine") else "left",
+        )
     for s in summaries:
         table.add_row(
-            s.source, s.owner_service, str(s.loads), f"{s.rows_loaded:,}".replace(",", " "),
-            f"{s.rows_quarantined:,}".replace(",", " "), (s.last_load or "—")[:19].replace("T", " "),
+            s.source,
+            s.owner_service,
+            str(s.loads),
+            f"{s.rows_loaded:,}".replace(",", " "),
+            f"{s.rows_quarantined:,}".replace(",", " "),
+            (s.last_load or "—")[:19].replace("T", " "),
         )
     console.print(table)
     console.print(

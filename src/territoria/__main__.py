@@ -1,0 +1,5 @@
+"""``python -m territoria`` runs the command line."""
+
+from territoria.interfaces.cli import main
+
+main()
