@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -50,25 +49,31 @@ print(elapsed, n, n, 0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def write_lifts(path: Path, rows: int, header: list[str], seed: int = 7) -> None:
-    """A lift-events file shaped like the sandbox's (truck, time, tag, weight), with 0.01 % bad rows."""
-    rng = random.Random(seed)
-    tags = [f"{rng.getrandbits(48):012X}" for _ in range(50_000)]
-    with path.open("w", encoding="utf-8") as out:
-        out.write(",".join(header) + "\n")
-        chunk: list[str] = []
-        for i in range(rows):
-            day = 1 + (i * 365) // rows
-            ts = f"2025-{1 + (day - 1) // 31 % 12:02d}-{1 + (day - 1) % 28:02d}T{6 + i % 12:02d}:{i % 60:02d}:{(i * 7) % 60:02d}"
-            weight = f"{rng.uniform(2, 60):.1f}" if i % 3 else ""
-            if i % 10_000 == 9_999:
-                ts = "pas une date"
-            chunk.append(f"L{i:09d},CAM-{i % 40:02d},{ts},{tags[i % len(tags)]},{weight}")
-            if len(chunk) == 100_000:
-                out.write("\n".join(chunk) + "\n")
-                chunk.clear()
-        if chunk:
-            out.write("\n".join(chunk) + "\n")
+def write_lifts(path: Path, rows: int, header: list[str]) -> None:
+    """A lift-events file shaped like the sandbox's, with one bad timestamp every 10,000 rows.
+
+    Written by DuckDB (fast and deterministic); it is the reference side's own writer, which
+    does not favour either side of the comparison.
+    """
+    import duckdb
+
+    names = ", ".join(f'"{h}"' for h in header)
+    query = f"""
+        SELECT printf('L%010d', i), printf('BOM-%03d', i % 40),
+            CASE WHEN i % 10000 = 9999 THEN '31/02/2025 25h61' ELSE
+                strftime(TIMESTAMP '2025-01-01' + to_seconds((i * 31536000) // {rows}),
+                         '%Y-%m-%dT%H:%M:%S') END,
+            upper(printf('%016x', hash(i % 50000) >> 1)),
+            CASE WHEN i % 3 = 0 THEN NULL ELSE round(2 + (hash(i) % 5800) / 100.0, 1) END,
+            CASE i % 100 WHEN 97 THEN 'illisible' WHEN 98 THEN 'inconnue'
+                WHEN 99 THEN 'doublon' ELSE 'ok' END
+        FROM range({rows}) t(i)
+    """
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * FROM ({query}) AS lifts({names})) TO '{path}' "
+            "(FORMAT csv, HEADER true)"
+        )
 
 
 def run_child(code: str, *args: str) -> tuple[float, int, int, int, float]:

@@ -49,7 +49,7 @@ def test_wrong_declared_encoding_names_the_line(ws: WorkspaceConfig, tmp_path: P
     assert code == 1 and out["status"] == "failed"
     error = out["error"]
     assert isinstance(error, dict)
-    assert error["code"] == "encoding_invalid" and error["line"] == 3 and error["file"] == str(path)
+    assert error["code"] == "encoding_invalid" and error["line"] == 1 and error["file"] == str(path)
 
 
 @pytest.mark.parametrize(

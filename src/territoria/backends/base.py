@@ -139,7 +139,7 @@ class Store(ABC):
     def raw_batches(
         self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
-        """The raw records of every successful load of a source, with ``_load_id`` and ``_record``."""
+        """The raw records of every successful load of a source, each with its ``_load_id``."""
 
     def raw_table(self, source: str, columns: list[str] | None = None) -> pa.Table:
         """All raw records of a source as one Arrow table (small sources only)."""

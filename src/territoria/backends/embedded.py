@@ -210,31 +210,27 @@ class EmbeddedStore(Store):
         return table.cast(QUARANTINE_SCHEMA)
 
     def quarantine_count(self, source: str, load_id: str | None = None) -> int:
-        return sum(
-            pq.ParquetFile(p).metadata.num_rows for p in self._files("quarantine", source, load_id)
-        )
+        return sum(pq.read_metadata(p).num_rows for p in self._files("quarantine", source, load_id))
 
     def raw_batches(
         self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         for path in self._files("raw", source, None):
             load_id = path.parent.name
-            parquet = pq.ParquetFile(path)
-            names = [
-                n for n in parquet.schema_arrow.names if not n.startswith("_") or n == "_record"
-            ]
-            wanted = names if columns is None else [c for c in columns if c in names]
-            for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
-                ids = pa.array([load_id] * batch.num_rows, pa.string())
-                yield pa.RecordBatch.from_arrays(
-                    [ids, *batch.columns], names=["_load_id", *batch.schema.names]
-                )
+            with pq.ParquetFile(path) as parquet:
+                names = [n for n in parquet.schema_arrow.names if not n.startswith("_")]
+                wanted = names if columns is None else [c for c in columns if c in names]
+                for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
+                    ids = pa.array([load_id] * batch.num_rows, pa.string())
+                    yield pa.RecordBatch.from_arrays(
+                        [ids, *batch.columns], names=["_load_id", *batch.schema.names]
+                    )
 
     def raw_sql_source(self, source: str) -> str:
         """A DuckDB table expression over every loaded file of a source (for analytics)."""
         files = self._files("raw", source, None)
         if not files:
-            return "(SELECT NULL AS _record WHERE FALSE)"
+            return "(SELECT NULL AS _load_id WHERE FALSE)"
         listing = ", ".join(quote_literal(str(p)) for p in files)
         return f"read_parquet([{listing}], union_by_name=true, filename={quote_ident('_file')})"
 

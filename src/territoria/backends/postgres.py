@@ -172,7 +172,7 @@ class PostgresStore(Store):
     def _ensure_raw_table(self, source: str, columns: list[tuple[str, str]]) -> str:
         table = _ident(f"raw_{source}")
         self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} (_load_id text NOT NULL, _record bigint NOT NULL)"
+            f"CREATE TABLE IF NOT EXISTS {table} (_load_id text NOT NULL, _row bigserial)"
         )
         for name, kind in columns:
             self._conn.execute(
@@ -184,7 +184,7 @@ class PostgresStore(Store):
         assert staged.valid_dir is not None
         csv_path = staged.valid_dir.parent / "rows.csv"
         names = [n for n, _ in staged.columns]
-        select = ", ".join(['"_record"', *(f'"{n}"' for n in names)])
+        select = ", ".join(f'"{n}"' for n in names)
         with duckdb.connect() as con:
             con.execute(
                 f"COPY (SELECT {quote_literal(load_id)} AS _load_id, {select} FROM "
@@ -192,7 +192,7 @@ class PostgresStore(Store):
                 f"TO {quote_literal(str(csv_path))} (FORMAT csv, HEADER false, "
                 "TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f')"
             )
-        cols = ", ".join(["_load_id", "_record", *(_ident(n) for n in names)])
+        cols = ", ".join(["_load_id", *(_ident(n) for n in names)])
         with (
             self._conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT csv)") as copy,
             open(csv_path, "rb") as handle,
@@ -253,12 +253,12 @@ class PostgresStore(Store):
         existing = [r[0] for r in cur]
         if not existing:
             return
-        wanted = ["_load_id", "_record"] + [
-            c for c in (columns or existing) if c in existing and c not in ("_load_id", "_record")
+        wanted = ["_load_id"] + [
+            c for c in (columns or existing) if c in existing and not c.startswith("_")
         ]
         select = ", ".join(_ident(c) for c in wanted)
         with self._conn.transaction(), self._conn.cursor(name=f"raw_{source}_scan") as scan:
-            scan.execute(f"SELECT {select} FROM {_ident(table)} ORDER BY _load_id, _record")
+            scan.execute(f"SELECT {select} FROM {_ident(table)} ORDER BY _row")
             while rows := scan.fetchmany(batch_size):
                 yield pa.RecordBatch.from_pylist([dict(zip(wanted, r, strict=True)) for r in rows])
 

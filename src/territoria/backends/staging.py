@@ -8,12 +8,14 @@ readers: the store commits the staged files atomically afterwards.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -100,12 +102,15 @@ def stage_file(
             "(FORMAT parquet, PARTITION_BY (_ok), OVERWRITE_OR_IGNORE, COMPRESSION zstd)"
         )
         valid = sorted((target / "_ok=true").glob("*.parquet"))
-        rejected = sorted((target / "_ok=false").glob("*.parquet"))
-        malformed = _malformed_rows(con) if plan.reader.kind == "csv" else []
+        rejected = _rejected_rows(sorted((target / "_ok=false").glob("*.parquet")))
+        malformed = []
+        if plan.reader.kind == "csv":
+            malformed = _malformed_rows(con)
+            _locate_csv_lines(con, plan.reader, rejected)
     finally:
         con.close()
-    rows_loaded = sum(pq.ParquetFile(p).metadata.num_rows for p in valid)
-    quarantine = _quarantine_table(plan, rejected, malformed, load_id, source)
+    rows_loaded = sum(pq.read_metadata(p).num_rows for p in valid)
+    quarantine = _quarantine_table(plan.reader, rejected, malformed, load_id, source)
     columns = [(f.spec.name, sql_type(f.spec)) for f in plan.fields]
     columns += [(extra_name(c), "VARCHAR") for c in plan.extra_columns]
     return StageResult(valid, rows_loaded, quarantine, columns)
@@ -121,7 +126,7 @@ def _reader_sql(spec: ReaderSpec) -> str:
     if spec.kind == "csv":
         cols = ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in spec.columns)
         return (
-            f"SELECT *, row_number() OVER () AS _record FROM read_csv({path}, "
+            f"SELECT *, CAST(NULL AS BIGINT) AS _record FROM read_csv({path}, "
             f"delim={quote_literal(spec.delimiter)}, header=true, quote='\"', escape='\"', "
             f"auto_detect=false, columns={{{cols}}}, ignore_errors=true, store_rejects=true, "
             "max_line_size=1048576)"
@@ -150,10 +155,8 @@ def _checked_query(plan: StagePlan) -> str:
         cleaned.append(f"{clean_expr(fp, plan.missing_values)} AS {v}")
         typed.append(f"{typed_expr(fp.spec, v, plan.iso_fallback)} AS {t}")
         errors.append((name, e, f"{error_expr(fp.spec, v, t)} AS {e}"))
-        if fp.column is not None:
-            raw.append(f"{quote_literal(fp.column)}: {quote_ident(fp.column)}")
     extras = [f"{quote_ident(c)} AS {quote_ident(extra_name(c))}" for c in plan.extra_columns]
-    raw += [f"{quote_literal(c)}: {quote_ident(c)}" for c in plan.extra_columns]
+    raw = [f"{quote_literal(c)}: {quote_ident(c)}" for c in plan.reader.columns]
     ok = " AND ".join(f"{e} IS NULL" for _, e, _ in errors) or "TRUE"
     columns = {fp.spec.name: fp.column or "" for fp in plan.fields}
     error_items = ", ".join(
@@ -203,32 +206,79 @@ def _malformed_rows(con: duckdb.DuckDBPyConnection) -> list[_Malformed]:
     return out
 
 
+def _rejected_rows(files: list[Path]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        rows.extend(pq.read_table(path, columns=["_record", "_raw", "_errors"]).to_pylist())
+    return rows
+
+
+def _locate_csv_lines(
+    con: duckdb.DuckDBPyConnection, reader: ReaderSpec, rejected: list[dict[str, Any]]
+) -> None:
+    """Find the physical line of each rejected CSV row (sets ``_line``).
+
+    The hot path reads the file in parallel and does not number rows (numbering would halve
+    the speed). Rejected rows are few: their text is rebuilt from the raw values, as a CSV
+    writer would quote them, and looked up among the file's numbered lines in one pass.
+    """
+    if not rejected:
+        return
+    for row in rejected:
+        row["_candidates"] = _line_texts(json.loads(row["_raw"]), reader)
+    texts = {t for row in rejected for t in row["_candidates"]}
+    wanted = sorted(texts | {t + "\r" for t in texts})  # CRLF files keep the \r
+    con.execute("CREATE TEMP TABLE wanted AS SELECT unnest(?::VARCHAR[]) AS text", [wanted])
+    found = con.execute(
+        f"""SELECT n, l FROM (
+                SELECT row_number() OVER () AS n, l
+                FROM read_csv({quote_literal(str(reader.path))}, columns={{'l': 'VARCHAR'}},
+                    delim=chr(1), quote='', escape='', header=false, auto_detect=false,
+                    strict_mode=false, null_padding=true, ignore_errors=true)
+            ) WHERE l IN (SELECT text FROM wanted) ORDER BY n"""
+    ).fetchall()
+    lines: dict[str, list[int]] = {}
+    for number, text in found:
+        lines.setdefault(text.removesuffix("\r"), []).append(int(number))
+    for row in rejected:
+        row["_line"] = next((lines[t].pop(0) for t in row["_candidates"] if lines.get(t)), None)
+
+
+def _line_texts(raw: dict[str, Any], reader: ReaderSpec) -> list[str]:
+    values = ["" if raw.get(c) is None else str(raw[c]) for c in reader.columns]
+    texts = []
+    for quoting in (csv.QUOTE_MINIMAL, csv.QUOTE_ALL):
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=reader.delimiter, lineterminator="", quoting=quoting).writerow(
+            values
+        )
+        texts.append(buffer.getvalue())
+    return list(dict.fromkeys(texts))
+
+
 def _quarantine_table(
-    plan: StagePlan,
-    rejected: list[Path],
+    reader: ReaderSpec,
+    rejected: list[dict[str, Any]],
     malformed: list[_Malformed],
     load_id: str,
     source: str,
 ) -> pa.Table:
     rows: list[dict[str, object]] = []
-    bad_lines = [m.line for m in malformed]
-    for path in rejected:
-        table = pq.read_table(path, columns=["_record", "_raw", "_errors"])
-        for rec in table.to_pylist():
-            errors = json.loads(rec["_errors"])
-            first = errors[0] if errors else {"field": None, "reason": "rejeté"}
-            rows.append(
-                {
-                    "load_id": load_id,
-                    "source": source,
-                    "record": rec["_record"],
-                    "line": _line_of(plan.reader, rec["_record"], bad_lines),
-                    "field": first["field"],
-                    "reason": first["reason"],
-                    "errors": rec["_errors"],
-                    "raw": rec["_raw"],
-                }
-            )
+    for rec in rejected:
+        errors = json.loads(rec["_errors"])
+        first = errors[0] if errors else {"field": None, "reason": "rejeté"}
+        rows.append(
+            {
+                "load_id": load_id,
+                "source": source,
+                "record": rec["_record"],
+                "line": rec.get("_line", _line_of(reader, rec["_record"])),
+                "field": first["field"],
+                "reason": first["reason"],
+                "errors": rec["_errors"],
+                "raw": rec["_raw"],
+            }
+        )
     for m in malformed:
         rows.append(
             {
@@ -249,12 +299,8 @@ def _quarantine_table(
     return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
 
 
-def _line_of(reader: ReaderSpec, record: int, bad_lines: list[int]) -> int | None:
-    """The file line of a parsed record, when the file has one line per record."""
-    if not reader.one_line_per_record:
+def _line_of(reader: ReaderSpec, record: int | None) -> int | None:
+    """The line of a record numbered by the reader, for formats with one line per record."""
+    if record is None or not reader.one_line_per_record:
         return None
-    line = record + reader.header_lines
-    for bad in bad_lines:
-        if bad <= line:
-            line += 1
-    return line
+    return record + reader.header_lines

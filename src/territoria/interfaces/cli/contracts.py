@@ -74,7 +74,9 @@ def show(
 
 def _print_contract(c: SourceContract, origin: Path) -> None:
     console.print(f"[bold]{c.title}[/] ({c.id}) — {origin}")
-    console.print(f"Service : {c.owner_service} · Délégataire : {c.operator.name if c.operator else 'régie'}")
+    console.print(
+        f"Service : {c.owner_service} · Délégataire : {c.operator.name if c.operator else 'régie'}"
+    )
     console.print(f"Base légale : {LEGAL_BASIS_LABELS[c.legal_basis]} — {c.legal_reference}")
     console.print(
         f"Conservation : {c.retention.duration} ({c.retention.final_fate}) · "

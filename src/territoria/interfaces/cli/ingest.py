@@ -28,7 +28,8 @@ _STATUS_STYLE = {"loaded": "green", "skipped_duplicate": "yellow", "failed": "bo
 
 def ingest(
     source: Annotated[
-        str | None, typer.Argument(help="Identifiant de la source (voir « territoria contracts list »).")
+        str | None,
+        typer.Argument(help="Identifiant de la source (voir « territoria contracts list »)."),
     ] = None,
     files: Annotated[
         list[Path] | None, typer.Argument(help="Fichiers livrés pour cette source.")
