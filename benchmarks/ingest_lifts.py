@@ -40,6 +40,7 @@ print(elapsed, r.rows_read, r.rows_loaded, r.rows_quarantined, resource.getrusag
 _CHILD_DUCKDB = """
 import sys, time, duckdb
 con = duckdb.connect(sys.argv[1])
+con.execute("SET enable_progress_bar = false")
 t = time.perf_counter()
 con.execute(f"CREATE TABLE lifts AS SELECT * FROM read_csv('{sys.argv[2]}')")
 elapsed = time.perf_counter() - t

@@ -11,7 +11,7 @@ app = typer.Typer(
     name="territoria",
     help=(
         "Territoria : services publics 4P sur les données de la collectivité.\n\n"
-        "Démarrage rapide : [bold]territoria demo ./demo[/] crée un espace de travail, génère un "
+        "Démarrage rapide : « territoria demo ./demo » crée un espace de travail, génère un "
         "territoire fictif, charge ses sources et affiche le bilan."
     ),
     no_args_is_help=True,
@@ -19,11 +19,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("init")(workspace.init)
+app.command("demo")(demo.demo)
+app.add_typer(contracts.app, name="contracts")
 app.command("ingest")(ingest.ingest)
 app.command("loads")(ingest.loads)
 app.command("quarantine")(ingest.quarantine)
 app.command("report")(workspace.report)
-app.command("demo")(demo.demo)
 app.add_typer(
     sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria."
 )

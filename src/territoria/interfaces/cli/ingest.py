@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from territoria.backends import Store
 from territoria.core.types import LOAD_STATUS_LABELS
-from territoria.ingest import LoadOutcome, ingest_files, sandbox_items
+from territoria.ingest import ContractCatalog, LoadOutcome, ingest_files, sandbox_items
 from territoria.interfaces.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -71,7 +72,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _run_with_progress(store, catalog, items, *, quiet: bool) -> list[LoadOutcome]:  # type: ignore[no-untyped-def]
+def _run_with_progress(
+    store: Store, catalog: ContractCatalog, items: list[tuple[str, Path]], *, quiet: bool
+) -> list[LoadOutcome]:
     columns = (
         TextColumn("[bold]Chargement[/]"),
         BarColumn(),
@@ -119,6 +122,13 @@ def _print_outcomes(outcomes: list[LoadOutcome]) -> None:
                 f"[yellow]![/] {o.record.source} : {o.record.rows_quarantined} ligne(s) en quarantaine "
                 f"— voir « territoria quarantine {o.record.source} »"
             )
+
+
+def _where(row: dict[str, Any]) -> str:
+    """Where a rejected row was: its line, else its record number (JSON arrays, Parquet)."""
+    if row["line"] is not None:
+        return str(row["line"])
+    return f"enreg. {row['record']}" if row["record"] is not None else "—"
 
 
 def loads(
@@ -182,16 +192,15 @@ def quarantine(
         print_json({"source": source, "total": total, "rows": rows})
         return
     table = Table(title=f"Quarantaine de {source} ({total} ligne(s))", title_justify="left")
-    for column in ("Ligne", "Enreg.", "Champ", "Raison", "Valeur brute"):
-        table.add_column(column)
+    for title in ("Ligne", "Champ", "Raison", "Valeur brute"):
+        table.add_column(title, overflow="fold")
     for row in rows:
         raw = json.loads(row["raw"]) if row["raw"] else {}
         errors = json.loads(row["errors"]) if row["errors"] else []
         column = errors[0].get("column") if errors else None
         value = raw.get(column) if column in raw else raw.get("_line", "")
         table.add_row(
-            str(row["line"] or "—"),
-            str(row["record"] or "—"),
+            _where(row),
             str(row["field"] or "—"),
             str(row["reason"]),
             repr(value) if value is not None else "(vide)",
