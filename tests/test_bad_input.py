@@ -69,6 +69,13 @@ def test_unreadable_files_fail_cleanly(
     assert exit_code == 1 and out["status"] == "failed"
     assert isinstance(out["error"], dict) and out["error"]["code"] == code
     _nothing_loaded(ws)
+    store = open_store(ws)
+    try:
+        (failed,) = store.loads()
+        assert failed.status == "failed" and failed.content_hash == out["content_hash"]
+        assert failed.details["error"]["code"] == code
+    finally:
+        store.close()
 
 
 def test_missing_column_and_unknown_source(ws: WorkspaceConfig, tmp_path: Path) -> None:
@@ -112,3 +119,16 @@ def test_human_output_has_no_traceback(ws: WorkspaceConfig, tmp_path: Path) -> N
     result = runner.invoke(app, ["ingest", "test_people", str(path), "--workspace", str(ws.root)])
     assert result.exit_code == 1
     assert "Traceback" not in result.output and "empty.csv" in result.output
+
+
+def test_engine_out_of_memory_is_a_clear_error(
+    ws: WorkspaceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [[f"P{i}", "Nom", "1970", "01/02/2024", "1", "actif"] for i in range(300_000)]
+    path = write_csv(tmp_path / "big.csv", rows)
+    monkeypatch.setenv("TERRITORIA_DUCKDB_MEMORY", "1MB")
+    code, out, _ = _ingest(ws, "test_people", path)
+    assert code == 1 and isinstance(out["error"], dict)
+    assert out["error"]["code"] == "engine_out_of_memory"
+    assert "TERRITORIA_DUCKDB_MEMORY" in str(out["error"]["hint"])
+    _nothing_loaded(ws)

@@ -30,22 +30,23 @@ def test_file_larger_than_engine_memory(tmp_path: Path) -> None:
     config = init_workspace(tmp_path / "ws")
     add_contract(config)
     path = tmp_path / "huge.csv"
-    rows = 6_000_000
+    rows = 10_000_000
     line = "P{0};Nom-de-famille-assez-long-{1};03/04/1971;01/02/2024;{1},50;actif\n"
     with path.open("w", encoding="utf-8") as out:
         out.write(";".join(HEADER) + "\n")
         for start in range(0, rows, 100_000):
             out.write("".join(line.format(i, i % 997) for i in range(start, start + 100_000)))
     size_mb = path.stat().st_size / 1e6
-    env = {**os.environ, "TERRITORIA_DUCKDB_MEMORY": "150MB"}
-    out = subprocess.run(
+    env = {**os.environ, "TERRITORIA_DUCKDB_MEMORY": "256MB"}
+    proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(config.root), str(path)],
         env=env,
         capture_output=True,
         text=True,
-        check=True,
         timeout=600,
-    ).stdout.split()
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.split()
     status, loaded, peak_mb = out[0], int(out[1]), int(out[2]) / 1024
     assert (status, loaded) == ("loaded", rows)
-    assert peak_mb < size_mb * 0.8, f"pic {peak_mb:.0f} Mo pour un fichier de {size_mb:.0f} Mo"
+    assert peak_mb < size_mb * 0.7, f"pic {peak_mb:.0f} Mo pour un fichier de {size_mb:.0f} Mo"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from territoria.core.contract import FileFormat
 from territoria.core.errors import InputFileError
-from territoria.ingest import sniff
+from territoria.ingest import sniff, sniff_json
 from territoria.ingest.excel import xlsx_to_csv
 from territoria.ingest.sniff import FileInfo, sniff_file, utf8_copy
 
@@ -273,7 +273,7 @@ def test_json_array_header_and_errors(tmp_path: Path) -> None:
 
 
 def test_big_json_is_checked_by_its_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sniff, "_JSON_FULL_PARSE_LIMIT", 10)
+    monkeypatch.setattr(sniff_json, "_JSON_FULL_PARSE_LIMIT", 10)
     text = json.dumps([{"a": 1, "b": 2}] * 50)
     assert sniff_file(_write(tmp_path / "a.json", text)).header == ("a", "b")
     error = _refused(_write(tmp_path / "b.json", text[:-40]))

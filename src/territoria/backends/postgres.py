@@ -167,6 +167,10 @@ class PostgresStore(Store):
             raise StoreError(
                 f"PostgreSQL a refusé le chargement : {exc}", code="store_failed"
             ) from None
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"préparation de l'envoi vers PostgreSQL impossible : {exc}", code="store_failed"
+            ) from None
         return record
 
     def _ensure_raw_table(self, source: str, columns: list[tuple[str, str]]) -> str:

@@ -32,6 +32,7 @@ from territoria.backends.validation_sql import (
     typed_expr,
 )
 from territoria.core.contract import normalise_header
+from territoria.core.errors import InputFileError, StoreError
 
 ReaderKind = Literal["csv", "json", "ndjson", "parquet"]
 _MALFORMED_LABELS = {
@@ -85,15 +86,50 @@ def stage_file(
     source: str,
     memory_limit: str = "2GB",
 ) -> StageResult:
-    """Check every row of the file and write the staged outcome under ``out_dir``."""
+    """Check every row of the file and write the staged outcome under ``out_dir``.
+
+    Engine failures become errors a person can act on (memory, disk, unreadable file).
+    """
+    memory = os.environ.get("TERRITORIA_DUCKDB_MEMORY", memory_limit)
+    try:
+        return _stage(plan, out_dir, load_id, source, memory)
+    except duckdb.OutOfMemoryException:
+        raise StoreError(
+            f"mémoire insuffisante pour contrôler ce fichier (limite du moteur : {memory})",
+            code="engine_out_of_memory",
+            file=plan.reader.path,
+            hint="augmentez la variable TERRITORIA_DUCKDB_MEMORY (par exemple 4GB) "
+            "ou libérez de la mémoire, puis relancez : rien n'a été chargé",
+        ) from None
+    except duckdb.IOException as exc:
+        raise StoreError(
+            f"écriture impossible pendant le contrôle : {_first_line(exc)}",
+            code="engine_io_error",
+            file=plan.reader.path,
+            hint="vérifiez l'espace disque de l'espace de travail ; rien n'a été chargé",
+        ) from None
+    except duckdb.Error as exc:
+        raise InputFileError(
+            f"fichier illisible par le moteur : {_first_line(exc)}",
+            code="file_unreadable",
+            file=plan.reader.path,
+            hint="rien n'a été chargé ; vérifiez le fichier à l'endroit indiqué",
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _stage(plan: StagePlan, out_dir: Path, load_id: str, source: str, memory: str) -> StageResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     config: dict[str, str | bool | int | float | list[str]] = {
-        "memory_limit": os.environ.get("TERRITORIA_DUCKDB_MEMORY", memory_limit),
+        "memory_limit": memory,
         "temp_directory": str(out_dir / "spill"),
     }
     con = duckdb.connect(config=config)
     try:
-        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
         query = _checked_query(plan)
         target = out_dir / "rows"

@@ -25,7 +25,7 @@ from territoria.backends import (
     stage_file,
 )
 from territoria.core.contract import SourceContract
-from territoria.core.errors import TerritoriaError
+from territoria.core.errors import StoreError, TerritoriaError
 from territoria.ingest.catalog import ContractCatalog
 from territoria.ingest.excel import xlsx_to_csv
 from territoria.ingest.mapping import map_columns
@@ -81,7 +81,9 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
     try:
         info = sniff_file(path, contract.file_format)
     except TerritoriaError as exc:
-        return _failed(store, base, exc, record=path.exists())
+        return _failed(store, replace(base, content_hash=_hash_if_file(path)), exc)
+    except OSError as exc:
+        return _failed(store, base, _io_error(exc, path, "lecture"))
     base = replace(base, content_hash=info.sha256)
     if (existing := store.find_loaded(contract.id, info.sha256)) is not None:
         return LoadOutcome(_duplicate(base, existing))
@@ -89,7 +91,9 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
     try:
         return LoadOutcome(_stage_and_commit(store, contract, info, base, work))
     except TerritoriaError as exc:
-        return _failed(store, base, exc, record=True)
+        return _failed(store, base, exc)
+    except OSError as exc:
+        return _failed(store, base, _io_error(exc, path, "écriture"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -168,7 +172,26 @@ def _duplicate(base: LoadRecord, existing: LoadRecord) -> LoadRecord:
     )
 
 
-def _failed(store: Store, base: LoadRecord, error: TerritoriaError, *, record: bool) -> LoadOutcome:
+def _hash_if_file(path: Path) -> str:
+    """The content hash of a file that could not be read as data (for the ledger), if any."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return ""
+
+
+def _io_error(exc: OSError, path: Path, action: str) -> StoreError:
+    return StoreError(
+        f"{action} impossible : {exc.strerror or exc}",
+        code="store_io_error",
+        file=exc.filename or path,
+        hint="vérifiez l'espace disque et les droits sur les fichiers ; rien n'a été chargé",
+    )
+
+
+def _failed(store: Store, base: LoadRecord, error: TerritoriaError) -> LoadOutcome:
+    """A failed load: written in the ledger when there was a file to speak of."""
     failed = replace(
         base,
         status="failed",
@@ -176,7 +199,7 @@ def _failed(store: Store, base: LoadRecord, error: TerritoriaError, *, record: b
         message=str(error),
         details={"error": error.as_dict()},
     )
-    if record and failed.content_hash:
+    if failed.content_hash:
         store.record_failed_load(failed)
     return LoadOutcome(failed, error)
 

@@ -17,24 +17,26 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import NoReturn
 
 from territoria.core.contract import FileFormat
-from territoria.core.errors import InputFileError
+from territoria.ingest.sniff_common import (
+    FileKind,
+    Scan,
+    fail,
+    read_head,
+)
+from territoria.ingest.sniff_json import json_layout
 
 __all__ = ["FileInfo", "FileKind", "sniff_file", "utf8_copy"]
 
-FileKind = Literal["csv", "json", "ndjson", "parquet", "xlsx"]
 
 _CHUNK = 8 * 1024 * 1024
-_HEAD = 1024 * 1024
-_JSON_FULL_PARSE_LIMIT = 64 * 1024 * 1024
 _SAMPLE_RECORDS = 50
 _DELIMITERS = {",": "virgule", ";": "point-virgule", "\t": "tabulation", "|": "barre verticale"}
 _EXTENSIONS: dict[str, FileKind] = {
@@ -55,38 +57,6 @@ _MAGIC: dict[bytes, str] = {
 _KIND_MAGIC: dict[FileKind, bytes] = {"parquet": b"PAR1", "xlsx": b"PK\x03\x04"}
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 _CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
-_RESEND = "le transfert a sans doute été interrompu : demandez un nouvel envoi"
-_CONTRACT = "corrigez file_format.{} dans le contrat de la source (ou « auto »)"
-
-# code → (expected, hint): what every error of that code tells the person
-_GUIDANCE: dict[str, tuple[str, str]] = {
-    "file_missing": ("un fichier existant", "vérifiez le chemin et le nom du fichier"),
-    "file_not_regular": ("un fichier", "indiquez le fichier, pas le dossier qui le contient"),
-    "file_empty": ("un fichier non vide", _RESEND),
-    "file_binary": (
-        "un fichier texte (CSV ou JSON)",
-        "fichier compressé ou export binaire ? Un texte UTF-16 sans BOM doit être déclaré "
-        "dans file_format.encoding",
-    ),
-    "file_truncated": ("un fichier complet", _RESEND),
-    "file_changed": ("le fichier tel qu'il a été analysé", "relancez le chargement"),
-    "kind_unknown": (
-        "une extension .csv .txt .tsv .json .ndjson .jsonl .parquet ou .xlsx",
-        _CONTRACT.format("kind"),
-    ),
-    "kind_mismatch": ("un contenu conforme à l'extension", _CONTRACT.format("kind")),
-    "encoding_unknown": ("un encodage comme utf-8, cp1252, latin-1", _CONTRACT.format("encoding")),
-    "encoding_invalid": ("un texte dans l'encodage déclaré", _CONTRACT.format("encoding")),
-    "delimiter_invalid": ("un séparateur , ; | ou tab", _CONTRACT.format("delimiter")),
-    "header_invalid": (
-        "un nom unique et non vide pour chaque colonne de la première ligne",
-        "nommez chaque colonne, sans doublon (la casse est ignorée)",
-    ),
-    "json_invalid": (
-        "un document JSON complet et valide",
-        "vérifiez le fichier à cet endroit ; un export interrompu donne un JSON tronqué",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -123,7 +93,7 @@ def sniff_file(path: Path, hints: FileFormat | None = None) -> FileInfo:
     if kind == "csv":
         delimiter, header = _csv_layout(path, scan, hints)
     else:
-        kind, header = _json_layout(path, scan, kind, from_hint=hints.kind != "auto")
+        kind, header = json_layout(path, scan, kind, from_hint=hints.kind != "auto")
     lines = scan.lines if kind in ("csv", "ndjson") else None
     return FileInfo(path, kind, scan.encoding, delimiter, size, scan.sha256, header, lines)
 
@@ -145,10 +115,10 @@ def utf8_copy(info: FileInfo, dest_dir: Path) -> Path:
             sha256 = hasher.hexdigest()
     except (OSError, UnicodeDecodeError) as exc:
         dest.unlink(missing_ok=True)
-        _fail(info.path, "file_changed", f"fichier modifié ou illisible depuis l'analyse ({exc})")
+        fail(info.path, "file_changed", f"fichier modifié ou illisible depuis l'analyse ({exc})")
     if sha256 != info.sha256:
         dest.unlink(missing_ok=True)
-        _fail(info.path, "file_changed", "le fichier a changé depuis son analyse (SHA-256)")
+        fail(info.path, "file_changed", "le fichier a changé depuis son analyse (SHA-256)")
     return dest
 
 
@@ -157,12 +127,12 @@ def utf8_copy(info: FileInfo, dest_dir: Path) -> Path:
 
 def _check_regular(path: Path) -> int:
     if not path.exists():
-        _fail(path, "file_missing", "fichier introuvable")
+        fail(path, "file_missing", "fichier introuvable")
     if not path.is_file():
-        _fail(path, "file_not_regular", "ce chemin n'est pas un fichier ordinaire (dossier ?)")
+        fail(path, "file_not_regular", "ce chemin n'est pas un fichier ordinaire (dossier ?)")
     size = path.stat().st_size
     if size == 0:
-        _fail(path, "file_empty", "le fichier est vide (0 octet)")
+        fail(path, "file_empty", "le fichier est vide (0 octet)")
     return size
 
 
@@ -174,13 +144,13 @@ def _kind(path: Path, hints: FileFormat) -> FileKind:
         kind = _EXTENSIONS[suffix]
     else:
         hint = "enregistrez le classeur au format .xlsx" if suffix == ".xls" else None
-        _fail(path, "kind_unknown", f"extension « {path.suffix} » non reconnue", hint=hint)
+        fail(path, "kind_unknown", f"extension « {path.suffix} » non reconnue", hint=hint)
     with path.open("rb") as f:
         magic = f.read(4)
     expected = _KIND_MAGIC.get(kind)
     if magic != expected and (expected is not None or magic in _MAGIC):
         found = _MAGIC.get(magic, "pas la signature attendue")
-        _fail(path, "kind_mismatch", f"le contenu n'est pas du type « {kind} » : {found}")
+        fail(path, "kind_mismatch", f"le contenu n'est pas du type « {kind} » : {found}")
     return kind
 
 
@@ -200,13 +170,13 @@ def _parquet_header(path: Path, size: int) -> tuple[str, ...]:
         tail = f.read(4)
     message = "fichier Parquet tronqué : pied de fichier (schéma) absent ou illisible"
     if size < 12 or tail != b"PAR1":
-        _fail(path, "file_truncated", message, expected="un Parquet terminé par PAR1")
+        fail(path, "file_truncated", message, expected="un Parquet terminé par PAR1")
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
     except Exception:  # ArrowInvalid, OSError... : whatever a damaged footer raises
-        _fail(path, "file_truncated", message)
+        fail(path, "file_truncated", message)
     return tuple(str(name) for name in schema.names)
 
 
@@ -219,25 +189,15 @@ def _xlsx_header(path: Path, hints: FileFormat) -> tuple[str, ...]:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        _fail(path, "file_truncated", "classeur .xlsx tronqué : archive zip incomplète")
+        fail(path, "file_truncated", "classeur .xlsx tronqué : archive zip incomplète")
     if "xl/workbook.xml" not in names:
-        _fail(path, "kind_mismatch", "archive zip qui n'est pas un classeur Excel .xlsx")
+        fail(path, "kind_mismatch", "archive zip qui n'est pas un classeur Excel .xlsx")
     header = xlsx_header(path, hints.sheet)
     _check_header(path, header)
     return header
 
 
 # --- text scan ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Scan:
-    sha256: str
-    encoding: str
-    lines: int
-    quotes: int
-    last_quote_line: int
-    last_quote_opens_field: bool
 
 
 class _Detector:
@@ -292,7 +252,7 @@ class _Detector:
             if bad
             else f"caractère incomplet en fin de fichier pour l'encodage « {self.encoding} »"
         )
-        _fail(self.path, "encoding_invalid", message, line=line, byte_offset=offset)
+        fail(self.path, "encoding_invalid", message, line=line, byte_offset=offset)
 
 
 class _Hasher:
@@ -324,7 +284,7 @@ class _Hasher:
             self._pending = None
 
 
-def _scan_text(path: Path, declared: str | None) -> _Scan:
+def _scan_text(path: Path, declared: str | None) -> Scan:
     lines = quotes = offset = 0
     last: tuple[bytes, int, int, int] | None = None  # chunk, index, lines before, byte before
     previous_byte = ord("\n")
@@ -336,7 +296,7 @@ def _scan_text(path: Path, declared: str | None) -> _Scan:
             following = f.read(_CHUNK)
             view = detector.feed(chunk, offset, lines, final=not following)
             if b"\x00" in view or (offset == 0 and _mostly_control(view[:65536])):
-                _fail(path, "file_binary", "le fichier contient des données binaires")
+                fail(path, "file_binary", "le fichier contient des données binaires")
             count = view.count(b'"')
             if count:
                 quotes += count
@@ -347,7 +307,7 @@ def _scan_text(path: Path, declared: str | None) -> _Scan:
             chunk = following
         sha256 = hasher.hexdigest()
     quote_line, opens = _quote_position(last)
-    return _Scan(sha256, detector.result(), lines, quotes, quote_line, opens)
+    return Scan(sha256, detector.result(), lines, quotes, quote_line, opens)
 
 
 def _quote_position(last: tuple[bytes, int, int, int] | None) -> tuple[int, bool]:
@@ -369,31 +329,24 @@ def _codec(path: Path, name: str) -> str:
     try:
         canonical = codecs.lookup(name).name
     except LookupError:
-        _fail(path, "encoding_unknown", f"encodage « {name} » inconnu")
+        fail(path, "encoding_unknown", f"encodage « {name} » inconnu")
     return "latin-1" if canonical == "iso8859-1" else canonical
-
-
-def _read_head(path: Path, encoding: str) -> tuple[str, bool]:
-    with path.open("rb") as f:
-        raw = f.read(_HEAD)
-        complete = not f.read(1)
-    return codecs.getincrementaldecoder(encoding)("replace").decode(raw, final=complete), complete
 
 
 # --- csv ----------------------------------------------------------------------------------
 
 
-def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[str, ...]]:
+def _csv_layout(path: Path, scan: Scan, hints: FileFormat) -> tuple[str, tuple[str, ...]]:
     if scan.quotes % 2 and scan.last_quote_opens_field:
         message = "le fichier se termine dans un champ entre guillemets ouvert à cette ligne"
-        _fail(
+        fail(
             path,
             "file_truncated",
             message,
             line=scan.last_quote_line,
             hint="fichier tronqué, ou guillemet en trop à cette ligne",
         )
-    sample, complete = _read_head(path, scan.encoding)
+    sample, complete = read_head(path, scan.encoding)
     detected = _detect_delimiter(sample, complete)
     delimiter = detected or ","
     if hints.delimiter != "auto":
@@ -403,7 +356,7 @@ def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[
         name = _DELIMITERS.get(delimiter, repr(delimiter))
         seen = f" ; le fichier semble séparé par : {_DELIMITERS[detected]}" if detected else ""
         message = f"une seule colonne avec le séparateur déclaré ({name}){seen}"
-        _fail(path, "delimiter_invalid", message, line=1)
+        fail(path, "delimiter_invalid", message, line=1)
     _check_header(path, header)
     return delimiter, header
 
@@ -411,7 +364,7 @@ def _csv_layout(path: Path, scan: _Scan, hints: FileFormat) -> tuple[str, tuple[
 def _hinted_delimiter(path: Path, hint: str) -> str:
     delimiter = {"tab": "\t", "\\t": "\t"}.get(hint.lower(), hint)
     if len(delimiter) != 1 or delimiter in '"\r\n':
-        _fail(path, "delimiter_invalid", f"séparateur déclaré invalide : « {hint} »")
+        fail(path, "delimiter_invalid", f"séparateur déclaré invalide : « {hint} »")
     return delimiter
 
 
@@ -450,7 +403,7 @@ def _first_record(path: Path, sample: str, delimiter: str) -> tuple[str, ...]:
     try:
         row = next(reader, [])
     except csv.Error as exc:
-        _fail(path, "header_invalid", f"ligne d'en-tête illisible ({exc})", line=1)
+        fail(path, "header_invalid", f"ligne d'en-tête illisible ({exc})", line=1)
     return tuple(_unquote(cell) for cell in row)
 
 
@@ -464,7 +417,7 @@ def _unquote(cell: str) -> str:
 
 def _check_header(path: Path, header: tuple[str, ...]) -> None:
     if not any(header):
-        _fail(path, "header_invalid", "ligne d'en-tête absente ou vide", line=1)
+        fail(path, "header_invalid", "ligne d'en-tête absente ou vide", line=1)
     empty = [i for i, name in enumerate(header, 1) if not name]
     first_seen: dict[str, int] = {}
     duplicates: list[tuple[int, int, str]] = []
@@ -478,7 +431,7 @@ def _check_header(path: Path, header: tuple[str, ...]) -> None:
         problems.append("colonnes sans nom en position " + ", ".join(map(str, empty)))
     problems.extend(f"colonnes {a} et {b} nommées « {name} »" for a, b, name in duplicates)
     if problems:
-        _fail(
+        fail(
             path,
             "header_invalid",
             "en-tête invalide : " + " ; ".join(problems),
@@ -486,120 +439,3 @@ def _check_header(path: Path, header: tuple[str, ...]) -> None:
             empty_columns=empty,
             duplicate_columns=[[a, b] for a, b, _ in duplicates],
         )
-
-
-# --- json, ndjson -------------------------------------------------------------------------
-
-
-def _json_layout(
-    path: Path, scan: _Scan, kind: FileKind, from_hint: bool
-) -> tuple[FileKind, tuple[str, ...] | None]:
-    head = _read_head(path, scan.encoding)[0]
-    if kind == "json" and not from_hint and _looks_like_ndjson(head):
-        kind = "ndjson"
-    if kind == "ndjson":
-        return kind, _check_ndjson(path, scan.encoding)
-    body = head.lstrip()
-    if body[:1] not in ("[", "{"):
-        line = head.count("\n", 0, len(head) - len(body)) + 1
-        _json_error(path, "le fichier ne commence pas par [ ou {", line, 1)
-    if path.stat().st_size <= _JSON_FULL_PARSE_LIMIT:
-        with path.open(encoding=scan.encoding, newline="") as f:
-            text = f.read()
-        try:
-            return kind, _record_keys(json.loads(text))
-        except json.JSONDecodeError as exc:
-            _json_error(path, exc.msg, exc.lineno, exc.colno)
-    _check_json_tail(path, scan, "]" if body[0] == "[" else "}")
-    return kind, _first_keys(body)
-
-
-def _looks_like_ndjson(head: str) -> bool:
-    """A first line that is a whole JSON object, followed by more content."""
-    first, _, rest = head.lstrip().partition("\n")
-    try:
-        value = json.loads(first)
-    except json.JSONDecodeError:
-        return False
-    return isinstance(value, dict) and bool(rest.strip())
-
-
-def _check_ndjson(path: Path, encoding: str) -> tuple[str, ...]:
-    header: tuple[str, ...] | None = None
-    with path.open(encoding=encoding, newline="") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                _json_error(path, exc.msg, number, exc.colno, ndjson=True)
-            if not isinstance(value, dict):
-                _json_error(path, "la ligne n'est pas un objet JSON", number, 1, ndjson=True)
-            if header is None:
-                header = tuple(str(key) for key in value)
-    return header or ()
-
-
-def _check_json_tail(path: Path, scan: _Scan, closing: str) -> None:
-    if not codecs.encode("]}", scan.encoding).endswith(b"]}"):
-        return  # a big UTF-16 JSON: the engine's parser judges it
-    with path.open("rb") as f:
-        f.seek(max(0, path.stat().st_size - 65536))
-        tail = f.read()
-    if not tail.rstrip().endswith(closing.encode()):
-        message = f"le fichier s'arrête avant le « {closing} » final"
-        _fail(path, "json_invalid", message, line=scan.lines + 1, hint=_RESEND)
-
-
-def _first_keys(body: str) -> tuple[str, ...] | None:
-    start = body.find("{")
-    if start < 0:
-        return None
-    try:
-        value, _ = json.JSONDecoder().raw_decode(body, start)
-    except json.JSONDecodeError:
-        return None  # a first record longer than the head: header unknown
-    return _record_keys(value)
-
-
-def _record_keys(value: object) -> tuple[str, ...] | None:
-    if isinstance(value, list):
-        if not value:
-            return ()
-        value = value[0]
-    return tuple(str(key) for key in value) if isinstance(value, dict) else None
-
-
-def _json_error(path: Path, message: str, line: int, column: int, ndjson: bool = False) -> NoReturn:
-    expected = "un objet JSON par ligne" if ndjson else None
-    _fail(
-        path,
-        "json_invalid",
-        f"JSON invalide : {message} (colonne {column})",
-        line=line,
-        expected=expected,
-        column=column,
-    )
-
-
-def _fail(
-    path: Path,
-    code: str,
-    message: str,
-    *,
-    line: int | None = None,
-    expected: str | None = None,
-    hint: str | None = None,
-    **details: object,
-) -> NoReturn:
-    default_expected, default_hint = _GUIDANCE[code]
-    raise InputFileError(
-        message,
-        code=code,
-        file=path,
-        line=line,
-        expected=expected or default_expected,
-        hint=hint or default_hint,
-        details=dict(details),
-    )
