@@ -83,3 +83,12 @@ def test_cli_reference_is_up_to_date() -> None:
     assert doc.read_text(encoding="utf-8") == render_reference(), (
         "docs/cli.md est périmé : python -m territoria.interfaces.cli.reference > docs/cli.md"
     )
+
+
+def test_contract_example_in_the_docs_is_valid(tmp_path: Path) -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "contracts.md").read_text(encoding="utf-8")
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "piscine_abonnes.yaml"
+    path.write_text(example, encoding="utf-8")
+    result = runner.invoke(app, ["contracts", "check", str(path)])
+    assert result.exit_code == 0, result.output

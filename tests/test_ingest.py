@@ -146,3 +146,30 @@ def _write_xlsx(path: Path, records: list[dict[str, str]]) -> None:
         for col, name in enumerate(HEADER):
             sheet.write_string(row, col, record[name])
     book.close()
+
+
+def test_quarantine_lines_with_crlf_quotes_and_repeated_rows(
+    workspace: WorkspaceConfig, store: Store, tmp_path: Path
+) -> None:
+    contract = _contract(workspace)
+    lines = [
+        ";".join(HEADER),
+        "P1;Dupont;1971;01/02/2024;1;actif",
+        'P2;"Martin; dit ""Tintin""";1971;99/99/2024;1;actif',  # line 3: bad date, quoted
+        "P3;Roux;1971;01/02/2024;1;radié",  # line 4: not in enum
+        "P4;Petit;1971;01/02/2024;1;actif",
+        "P3;Roux;1971;01/02/2024;1;radié",  # line 6: same text as line 4
+        '"P5";"Blanc";"1971";"01/02/2024";"-1";"actif"',  # line 7: all quoted, below minimum
+    ]
+    path = tmp_path / "crlf.csv"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    r = ingest_file(store, contract, path).record
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (6, 2, 4)
+    q = store.quarantine("test_people").to_pylist()
+    assert [(x["line"], x["field"]) for x in q] == [
+        (3, "joined"),
+        (4, "status"),
+        (6, "status"),
+        (7, "amount"),
+    ]
+    assert json.loads(q[0]["raw"])["Nom"] == 'Martin; dit "Tintin"'

@@ -129,7 +129,10 @@ def _stage(plan: StagePlan, out_dir: Path, load_id: str, source: str, memory: st
     }
     con = duckdb.connect(config=config)
     try:
-        con.execute("SET preserve_insertion_order = false")
+        # Row numbers (JSON, Parquet) need file order; CSV rows are located by content instead,
+        # and dropping the order lets DuckDB write with bounded memory.
+        ordered = "false" if plan.reader.kind == "csv" else "true"
+        con.execute(f"SET preserve_insertion_order = {ordered}")
         con.execute("SET enable_progress_bar = false")
         query = _checked_query(plan)
         target = out_dir / "rows"

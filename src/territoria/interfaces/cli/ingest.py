@@ -170,6 +170,9 @@ def loads(
             r.content_hash[:12],
         )
     console.print(table if records else "Aucun chargement pour l'instant.")
+    for r in records:
+        if r.status == "failed":
+            err_console.print(f"[red]✗ {r.load_id}[/] : {r.message}", highlight=False)
 
 
 def quarantine(
