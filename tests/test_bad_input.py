@@ -132,3 +132,19 @@ def test_engine_out_of_memory_is_a_clear_error(
     assert out["error"]["code"] == "engine_out_of_memory"
     assert "TERRITORIA_DUCKDB_MEMORY" in str(out["error"]["hint"])
     _nothing_loaded(ws)
+
+
+def test_a_corrupt_catalog_is_a_message_not_a_traceback(ws: WorkspaceConfig) -> None:
+    open_store(ws).close()
+    (ws.store_dir / "catalog.sqlite").write_bytes(b"ceci n'est pas une base SQLite" * 100)
+    for name in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (ws.store_dir / name).unlink(missing_ok=True)
+    result = runner.invoke(app, ["loads", "--workspace", str(ws.root)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "catalog" in result.output or "base" in result.output
+
+
+def test_init_in_a_file_path_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "fichier").write_text("x")
+    result = runner.invoke(app, ["init", str(tmp_path / "fichier" / "ws")])
+    assert result.exit_code == 2 and "Traceback" not in result.output

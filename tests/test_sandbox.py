@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from territoria.core.contract import normalise_header
 from territoria.ingest.catalog import ContractCatalog
-from territoria.ingest.contract import normalise_header
 from territoria.interfaces.cli.sandbox import app
 from territoria.sandbox import SOURCES, Manifest, Options, generate
 

@@ -98,11 +98,34 @@ def test_encoding_detection(tmp_path: Path, encoding: str, expected: str) -> Non
     assert utf8_copy(info, tmp_path).read_text(encoding="utf-8") == FRENCH
 
 
-def test_latin1_when_cp1252_undefined_bytes_appear(tmp_path: Path) -> None:
+def test_cp1252_undefined_bytes_are_kept_as_latin1_code_points(tmp_path: Path) -> None:
     text = "nom,code\nété,\x81\x90\n"
     info = sniff_file(_write(tmp_path / "a.csv", text, "latin-1"))
-    assert info.encoding == "latin-1"
+    assert info.encoding == "cp1252"
     assert utf8_copy(info, tmp_path).read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("declared", ["auto", "cp1252", "windows-1252"])
+def test_stray_undefined_byte_does_not_garble_cp1252(tmp_path: Path, declared: str) -> None:
+    data = "nom;note\nx;L’école €\ny;".encode("cp1252") + b"\x81\x8d\x8f\x90\x9d\n"
+    info = sniff_file(_write(tmp_path / "a.csv", data), FileFormat(encoding=declared))
+    assert (info.encoding, info.header, info.lines) == ("cp1252", ("nom", "note"), 3)
+    copy = utf8_copy(info, tmp_path).read_text(encoding="utf-8")
+    assert copy == "nom;note\nx;L’école €\ny;\x81\x8d\x8f\x90\x9d\n"
+
+
+def test_latin1_only_when_declared(tmp_path: Path) -> None:
+    path = _write(tmp_path / "a.csv", b"a;b\n\x92;\x80\x81\n")
+    info = sniff_file(path, FileFormat(encoding="latin-1"))
+    assert info.encoding == "latin-1"
+    assert utf8_copy(info, tmp_path).read_text(encoding="utf-8") == "a;b\n\x92;\x80\x81\n"
+
+
+def test_stray_undefined_byte_in_cp1252_ndjson(tmp_path: Path) -> None:
+    data = '{"nom": "L’école"}\n\n{"nom": "€"}\n'.encode("cp1252") + b'{"nom": "\x81"}\n'
+    info = sniff_file(_write(tmp_path / "a.ndjson", data))
+    assert (info.kind, info.encoding, info.header, info.lines) == ("ndjson", "cp1252", ("nom",), 4)
+    assert "L’école" in utf8_copy(info, tmp_path).read_text(encoding="utf-8")
 
 
 def test_cp1252_specific_characters(tmp_path: Path) -> None:
@@ -250,6 +273,34 @@ def test_stray_quote_inside_a_field_is_not_truncation(tmp_path: Path) -> None:
 )
 def test_invalid_headers_name_positions(tmp_path: Path, header: str, positions: str) -> None:
     error = _refused(_write(tmp_path / "a.csv", header + "\n1;2;3\n"))
+    assert (error.code, error.line) == ("header_invalid", 1)
+    assert positions in error.message
+
+
+@pytest.mark.parametrize("hints", [None, FileFormat(delimiter=";")])
+def test_lines_ending_with_the_delimiter_name_the_last_column(
+    tmp_path: Path, hints: FileFormat | None
+) -> None:
+    path = _write(tmp_path / "a.csv", "a;b;c;\r\n1;2;3;\r\n4;5;6;\r\n")
+    info = sniff_file(path, hints)
+    assert (info.delimiter, info.lines) == (";", 3)
+    assert info.header == ("a", "b", "c", "_vide_final")
+    assert info.header[-1] == sniff.TRAILING_EMPTY_COLUMN
+
+
+@pytest.mark.parametrize(
+    ("header", "positions"),
+    [
+        ("a;;c;", "position 2, 4"),
+        (";b;c;", "position 1, 4"),
+        ("a;b;;", "position 3, 4"),
+        ("a;_Vide_Final;", "colonnes 2 et 3"),
+    ],
+)
+def test_trailing_empty_cell_with_other_bad_cells_is_refused(
+    tmp_path: Path, header: str, positions: str
+) -> None:
+    error = _refused(_write(tmp_path / "a.csv", f"{header}\n1;2;3;\n"))
     assert (error.code, error.line) == ("header_invalid", 1)
     assert positions in error.message
 

@@ -13,9 +13,11 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
+    as_duplicate,
     claim_staging,
 )
-from territoria.backends.staging import ReaderSpec, StagePlan, StageResult, stage_file
+from territoria.backends.stage_query import ReaderSpec, StagePlan
+from territoria.backends.staging import StageResult, stage_file
 from territoria.backends.validation_sql import FieldPlan
 from territoria.core.config import WorkspaceConfig
 
@@ -29,6 +31,7 @@ __all__ = [
     "StageResult",
     "StagedLoad",
     "Store",
+    "as_duplicate",
     "claim_staging",
     "open_store",
     "stage_file",

@@ -7,11 +7,15 @@ immutable Parquet files; PostgreSQL keeps everything in tables of one schema.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +63,21 @@ class LoadRecord:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
+def as_duplicate(record: LoadRecord, existing: LoadRecord | None) -> LoadRecord:
+    """The outcome of delivering content already loaded for the same source: nothing changes."""
+    when = f" du {existing.finished_at[:10]}" if existing else ""
+    return replace(
+        record,
+        status="skipped_duplicate",
+        rows_read=0,
+        rows_loaded=0,
+        rows_quarantined=0,
+        message="fichier déjà chargé"
+        + (f" (chargement {existing.load_id}{when})" if existing else ""),
+        details={"existing_load_id": existing.load_id} if existing else {},
+    )
+
+
 QUARANTINE_SCHEMA = pa.schema(
     [
         ("load_id", pa.string()),
@@ -83,21 +102,38 @@ class StagedLoad:
     columns: list[tuple[str, str]]
 
 
-def claim_staging(folder: Path) -> Path:
-    """Create a load's staging folder, marked with the owning process id."""
+# A staging folder younger than this is never cleaned up: its owner may not have locked it yet.
+_STAGING_GRACE_SECONDS = 120
+
+
+@contextmanager
+def claim_staging(folder: Path) -> Iterator[Path]:
+    """Hold a load's staging folder for the whole load (an exclusive lock), then remove it."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "owner.pid").write_text(str(os.getpid()))
-    return folder
-
-
-def owner_alive(folder: Path) -> bool:
-    """Whether the process that owns a staging folder still runs."""
+    fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        pid = int((folder / "owner.pid").read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+
+
+def staging_in_use(folder: Path) -> bool:
+    """Whether a load still holds this staging folder (or may be about to)."""
+    try:
+        if time.time() - folder.stat().st_mtime < _STAGING_GRACE_SECONDS:
+            return True
+        fd = os.open(folder / ".lock", os.O_RDWR)
+    except FileNotFoundError:
         return False
-    return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class Store(ABC):
@@ -143,10 +179,11 @@ class Store(ABC):
 
     def raw_table(self, source: str, columns: list[str] | None = None) -> pa.Table:
         """All raw records of a source as one Arrow table (small sources only)."""
-        batches = list(self.raw_batches(source, columns))
-        if not batches:
+        tables = [pa.Table.from_batches([b]) for b in self.raw_batches(source, columns)]
+        if not tables:
             return pa.table({})
-        return pa.Table.from_batches(batches)
+        # Loads may differ in columns (kept extras, a contract that evolved): union them.
+        return pa.concat_tables(tables, promote_options="permissive")
 
     @abstractmethod
     def recover(self) -> int:

@@ -34,9 +34,11 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
-    owner_alive,
+    as_duplicate,
+    staging_in_use,
 )
 from territoria.backends.validation_sql import quote_ident, quote_literal
+from territoria.core.errors import StoreError
 from territoria.core.faults import fault_point
 
 _SCHEMA = """
@@ -77,11 +79,21 @@ class EmbeddedStore(Store):
         self.root = root
         for sub in ("raw", "quarantine", "staging"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "catalog.sqlite", timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        catalog = root / "catalog.sqlite"
+        try:
+            self._db = sqlite3.connect(catalog, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"catalogue du magasin illisible : {exc}",
+                code="catalog_unreadable",
+                file=catalog,
+                hint="le fichier est abîmé ou verrouillé : restaurez la sauvegarde de l'espace "
+                "de travail, ou vérifiez qu'aucun autre outil ne l'a ouvert en écriture",
+            ) from None
 
     # -- writing -------------------------------------------------------------------------
 
@@ -113,7 +125,7 @@ class EmbeddedStore(Store):
         except sqlite3.IntegrityError:
             _remove(moved)
             existing = self.find_loaded(record.source, record.content_hash)
-            return _as_duplicate(record, existing)
+            return as_duplicate(record, existing)
         except BaseException:
             _remove(moved)
             raise
@@ -148,23 +160,28 @@ class EmbeddedStore(Store):
         return folder / f"{load_id}.parquet"
 
     def recover(self) -> int:
-        """Remove what interrupted loads left: their staging folders and unreferenced files.
+        """Remove what interrupted loads left: dead staging folders and unreferenced files.
 
-        A load in progress in another process (its ``owner.pid`` alive) is left alone.
+        A load still running in another process holds its staging folder locked: it is
+        left alone, and so are the data files it may be about to register.
         """
-        live = {d.name for d in self.staging_dir().iterdir() if owner_alive(d)}
         removed = 0
         for child in self.staging_dir().iterdir():
-            if child.name not in live:
+            if child.is_dir() and not staging_in_use(child):
                 _remove([child])
                 removed += 1
-        known = {r[0] for r in self._db.execute("SELECT load_id FROM loads")} | live
         for kind in ("raw", "quarantine"):
             for path in (self.root / kind).glob("*/*"):
-                if path.name.split(".")[0] not in known:
-                    _remove([path])
-                    removed += 1
+                load_id = path.name.split(".")[0]
+                if (self.staging_dir() / load_id).exists() or self._known(load_id):
+                    continue
+                _remove([path])
+                removed += 1
         return removed
+
+    def _known(self, load_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM loads WHERE load_id = ?", (load_id,)).fetchone()
+        return row is not None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -270,15 +287,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _as_duplicate(record: LoadRecord, existing: LoadRecord | None) -> LoadRecord:
-    from dataclasses import replace
-
-    return replace(
-        record,
-        status="skipped_duplicate",
-        rows_loaded=0,
-        rows_quarantined=0,
-        message="fichier déjà chargé" + (f" (chargement {existing.load_id})" if existing else ""),
-    )

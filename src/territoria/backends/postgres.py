@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from territoria.backends.base import (
     LoadRecord,
     StagedLoad,
     Store,
-    owner_alive,
+    as_duplicate,
+    staging_in_use,
 )
 from territoria.backends.validation_sql import quote_literal
 from territoria.core.errors import StoreError
@@ -38,6 +39,15 @@ _PG_TYPES = {
     "BOOLEAN": "boolean",
     "DATE": "date",
     "TIMESTAMP": "timestamp",
+}
+_ARROW_TYPES = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "double precision": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp without time zone": pa.timestamp("us"),
 }
 _LOAD_COLUMNS = [
     "load_id",
@@ -67,7 +77,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS loads_one_per_content
     ON loads (source, content_hash) WHERE status = 'loaded';
 CREATE TABLE IF NOT EXISTS quarantine (
     load_id text NOT NULL, source text NOT NULL, record bigint, line bigint, field text,
-    reason text, errors jsonb, raw jsonb
+    reason text, errors text, raw text
 );
 CREATE INDEX IF NOT EXISTS quarantine_by_source ON quarantine (source, load_id);
 """
@@ -112,10 +122,10 @@ class PostgresStore(Store):
                 code="store_unreachable",
                 hint="vérifiez [store] url dans territoria.toml et que le serveur est démarré",
             ) from None
-        self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
-        self._conn.execute(f"SET search_path TO {_ident(schema)}")
         with self._conn.transaction():
             self._conn.execute(f"SELECT pg_advisory_xact_lock(hashtext({quote_literal(schema)}))")
+            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+            self._conn.execute(f"SET search_path TO {_ident(schema)}")
             self._conn.execute(_SCHEMA_SQL)
 
     def staging_dir(self) -> Path:
@@ -154,15 +164,7 @@ class PostgresStore(Store):
                 self._copy_quarantine(staged.quarantine)
                 fault_point("postgres_before_commit")
         except _DuplicateLoadError:
-            existing = self.find_loaded(record.source, record.content_hash)
-            suffix = f" (chargement {existing.load_id})" if existing else ""
-            return replace(
-                record,
-                status="skipped_duplicate",
-                rows_loaded=0,
-                rows_quarantined=0,
-                message="fichier déjà chargé" + suffix,
-            )
+            return as_duplicate(record, self.find_loaded(record.source, record.content_hash))
         except psycopg.Error as exc:
             raise StoreError(
                 f"PostgreSQL a refusé le chargement : {exc}", code="store_failed"
@@ -174,15 +176,27 @@ class PostgresStore(Store):
         return record
 
     def _ensure_raw_table(self, source: str, columns: list[tuple[str, str]]) -> str:
+        """Create the source's table, or add only the columns it lacks (an ALTER TABLE, even a
+        no-op one, locks out every reader until the load commits)."""
         table = _ident(f"raw_{source}")
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (_load_id text NOT NULL, _row bigserial)"
         )
+        existing = dict(self._column_types(f"raw_{source}"))
         for name, kind in columns:
-            self._conn.execute(
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {_ident(name)} {_PG_TYPES[kind]}"
-            )
+            if name not in existing:
+                self._conn.execute(
+                    f"ALTER TABLE {table} ADD COLUMN {_ident(name)} {_PG_TYPES[kind]}"
+                )
         return table
+
+    def _column_types(self, table: str) -> list[tuple[str, str]]:
+        cur = self._conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            [self.schema, table],
+        )
+        return [(str(name), str(kind)) for name, kind in cur]
 
     def _copy_rows(self, table: str, load_id: str, staged: StagedLoad) -> None:
         assert staged.valid_dir is not None
@@ -219,14 +233,16 @@ class PostgresStore(Store):
     def loads(self, source: str | None = None, limit: int = 1000) -> list[LoadRecord]:
         where = "WHERE source = %s" if source else "WHERE TRUE"
         params: list[Any] = [source] if source else []
-        return self._select_loads(f"{where} ORDER BY finished_at DESC LIMIT %s", [*params, limit])
+        return self._select_loads(
+            f"{where} ORDER BY finished_at DESC, load_id DESC LIMIT %s", [*params, limit]
+        )
 
     def quarantine(
         self, source: str, load_id: str | None = None, limit: int = 100, offset: int = 0
     ) -> pa.Table:
         where, params = self._quarantine_where(source, load_id)
         cur = self._conn.execute(
-            f"SELECT load_id, source, record, line, field, reason, errors::text, raw::text "
+            f"SELECT load_id, source, record, line, field, reason, errors, raw "
             f"FROM quarantine {where} ORDER BY load_id, line NULLS LAST, record "
             "LIMIT %s OFFSET %s",
             [*params, limit, offset],
@@ -248,29 +264,29 @@ class PostgresStore(Store):
     def raw_batches(
         self, source: str, columns: list[str] | None = None, batch_size: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
-        table = f"raw_{source}"
-        cur = self._conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = %s ORDER BY ordinal_position",
-            [self.schema, table],
-        )
-        existing = [r[0] for r in cur]
-        if not existing:
+        types = dict(self._column_types(f"raw_{source}"))
+        if not types:
             return
         wanted = ["_load_id"] + [
-            c for c in (columns or existing) if c in existing and not c.startswith("_")
+            c
+            for c in (types if columns is None else columns)
+            if c in types and not c.startswith("_")
         ]
+        schema = pa.schema([(c, _ARROW_TYPES.get(types[c], pa.string())) for c in wanted])
         select = ", ".join(_ident(c) for c in wanted)
-        with self._conn.transaction(), self._conn.cursor(name=f"raw_{source}_scan") as scan:
-            scan.execute(f"SELECT {select} FROM {_ident(table)} ORDER BY _row")
+        cursor = f"raw_scan_{secrets.token_hex(4)}"
+        with self._conn.transaction(), self._conn.cursor(name=cursor) as scan:
+            scan.execute(f"SELECT {select} FROM {_ident(f'raw_{source}')} ORDER BY _row")
             while rows := scan.fetchmany(batch_size):
-                yield pa.RecordBatch.from_pylist([dict(zip(wanted, r, strict=True)) for r in rows])
+                yield pa.RecordBatch.from_pylist(
+                    [dict(zip(wanted, r, strict=True)) for r in rows], schema=schema
+                )
 
     def recover(self) -> int:
         """Remove staging folders of interrupted loads (the database itself rolled them back)."""
         removed = 0
         for child in self._staging.iterdir():
-            if not owner_alive(child):
+            if child.is_dir() and not staging_in_use(child):
                 shutil.rmtree(child, ignore_errors=True)
                 removed += 1
         return removed

@@ -7,6 +7,7 @@ row: the whole file is checked in one scan.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,38 +48,65 @@ class FieldPlan:
     column: str | None
 
 
-def clean_expr(plan: FieldPlan, missing_values: Sequence[str]) -> str:
-    if plan.column is None:
+def clean_expr(column: str | None, missing_values: Sequence[str]) -> str:
+    """The trimmed text of a column, NULL for missing values (``column``: an SQL name)."""
+    if column is None:
         return "CAST(NULL AS VARCHAR)"
-    col = f"trim({quote_ident(plan.column)})"
+    col = f"trim({column})"
     missing = sorted({v.strip() for v in missing_values} | {""})
     return f"CASE WHEN {col} IN ({', '.join(quote_literal(m) for m in missing)}) THEN NULL ELSE {col} END"
 
 
+_SPACES = (" ", "\u00a0", "\u202f")  # French exports group thousands with (narrow) no-break spaces
+
+
+def _number_text(spec: FieldSpec, v: str) -> str:
+    text = v
+    groups = _SPACES if spec.group_char == " " else (spec.group_char,) if spec.group_char else ()
+    for char in groups:
+        text = f"replace({text}, {quote_literal(char)}, '')"
+    return text
+
+
+def _number_pattern(spec: FieldSpec) -> str:
+    """Plain decimal notation only: TRY_CAST alone would take 0x1F, 1_000, 1e3, nan or inf."""
+    if spec.type == "integer":
+        return "[+-]?[0-9]+"
+    d = re.escape(spec.decimal_char)
+    return f"[+-]?([0-9]+({d}[0-9]*)?|{d}[0-9]+)"
+
+
 def typed_expr(spec: FieldSpec, v: str, iso_fallback: bool) -> str:
-    """``v`` is the cleaned-text column; returns the typed value (NULL if it does not parse)."""
+    """``v`` is the cleaned-text column; returns the typed value (NULL if it does not parse).
+
+    ``iso_fallback`` also accepts the way typed sources (JSON, Parquet, Excel) print their
+    values: ISO dates and times, ``true``/``false``.
+    """
     if spec.type == "string":
         return v
     if spec.type in ("integer", "number"):
-        text = v
-        if spec.group_char:
-            text = f"replace({text}, {quote_literal(spec.group_char)}, '')"
+        text = _number_text(spec, v)
         if spec.type == "number" and spec.decimal_char != ".":
-            text = f"replace({text}, {quote_literal(spec.decimal_char)}, '.')"
-        return f"TRY_CAST({text} AS {sql_type(spec)})"
+            cast = f"TRY_CAST(replace({text}, {quote_literal(spec.decimal_char)}, '.') AS DOUBLE)"
+        else:
+            cast = f"TRY_CAST({text} AS {sql_type(spec)})"
+        pattern = quote_literal(_number_pattern(spec))
+        return f"CASE WHEN regexp_full_match({text}, {pattern}) THEN {cast} END"
     if spec.type == "boolean":
+        trues, falses = list(spec.true_values), list(spec.false_values)
+        if iso_fallback:
+            trues, falses = [*trues, "true"], [*falses, "false"]
         return (
-            f"CASE WHEN {v} IN ({', '.join(quote_literal(x) for x in spec.true_values)}) THEN TRUE "
-            f"WHEN {v} IN ({', '.join(quote_literal(x) for x in spec.false_values)}) THEN FALSE END"
+            f"CASE WHEN {v} IN ({', '.join(quote_literal(x) for x in trues)}) THEN TRUE "
+            f"WHEN {v} IN ({', '.join(quote_literal(x) for x in falses)}) THEN FALSE END"
         )
     if spec.type == "year":
-        return f"CASE WHEN regexp_full_match({v}, '\\d{{4}}') THEN CAST({v} AS INTEGER) END"
+        return f"CASE WHEN regexp_full_match({v}, '[0-9]{{4}}') THEN CAST({v} AS INTEGER) END"
     formats = list(spec.formats)
     if iso_fallback:
-        formats += (
-            ["%Y-%m-%d"] if spec.type == "date" else ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-        )
-    parsed = f"try_strptime({v}, {_list_literal(formats)})"
+        formats += ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"]
+        formats += ["%Y-%m-%d"] if spec.type == "date" else []
+    parsed = f"try_strptime({v}, {_list_literal(list(dict.fromkeys(formats)))})"
     return f"CAST({parsed} AS {sql_type(spec)})"
 
 
@@ -91,12 +119,8 @@ def error_expr(spec: FieldSpec, v: str, t: str) -> str:
     if spec.type != "string":
         whens.append((f"{v} IS NOT NULL AND {t} IS NULL", expected_label(spec)))
     if c.enum is not None:
-        allowed = ", ".join(c.enum)
         whens.append(
-            (
-                f"{t} IS NOT NULL AND CAST({t} AS VARCHAR) NOT IN ({', '.join(quote_literal(x) for x in c.enum)})",
-                f"valeur hors liste (attendu : {allowed})",
-            )
+            (_not_in_enum(spec, v, t), f"valeur hors liste (attendu : {', '.join(c.enum)})")
         )
     if c.pattern is not None:
         whens.append(
@@ -123,6 +147,17 @@ def error_expr(spec: FieldSpec, v: str, t: str) -> str:
     return f"CASE {body} END"
 
 
+def _not_in_enum(spec: FieldSpec, v: str, t: str) -> str:
+    """Text values compare as written; typed ones compare as values (``01`` equals ``1``)."""
+    assert spec.constraints.enum is not None
+    if spec.type == "string":
+        return f"{v} IS NOT NULL AND {v} NOT IN ({', '.join(map(quote_literal, spec.constraints.enum))})"
+    allowed = ", ".join(
+        f"TRY_CAST({quote_literal(x)} AS {sql_type(spec)})" for x in spec.constraints.enum
+    )
+    return f"{t} IS NOT NULL AND {t} NOT IN ({allowed})"
+
+
 def expected_label(spec: FieldSpec) -> str:
     """What a value of this field must look like, in French (used in quarantine reasons)."""
     if spec.type == "integer":
@@ -130,8 +165,9 @@ def expected_label(spec: FieldSpec) -> str:
     if spec.type == "number":
         return f"nombre attendu (séparateur décimal « {spec.decimal_char} »)"
     if spec.type == "boolean":
-        values = "/".join(spec.true_values[:2] + spec.false_values[:2])
-        return f"booléen attendu ({values})"
+        trues = ", ".join(dict.fromkeys(x.lower() for x in spec.true_values))
+        falses = ", ".join(dict.fromkeys(x.lower() for x in spec.false_values))
+        return f"booléen attendu (vrai : {trues} ; faux : {falses})"
     if spec.type == "year":
         return "année attendue (AAAA)"
     readable = " ou ".join(_readable_format(f) for f in spec.formats)

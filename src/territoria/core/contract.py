@@ -62,6 +62,17 @@ __all__ = [
     "normalise_header",
 ]
 
+_UNSUPPORTED_REGEX = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+
+def _parses_as_number(value: str, *, integer: bool) -> bool:
+    try:
+        int(value) if integer else float(value)
+    except ValueError:
+        return False
+    return True
+
+
 _ISO_DURATION = re.compile(r"^P(?:\d+Y)?(?:\d+M)?(?:\d+W)?(?:\d+D)?$")
 
 
@@ -109,6 +120,28 @@ class FieldSpec(_Strict):
         default_factory=lambda: ["false", "False", "FALSE", "0", "non", "Non", "NON", "N"],
         alias="falseValues",
     )
+
+    @model_validator(mode="after")
+    def _constraints_fit_type(self) -> FieldSpec:
+        c = self.constraints
+        numeric = self.type in ("integer", "number", "year")
+        if (c.minimum is not None or c.maximum is not None) and not numeric:
+            raise ValueError(
+                "minimum/maximum ne s'appliquent qu'aux champs integer, number ou year"
+            )
+        if (c.min_length is not None or c.max_length is not None) and self.type != "string":
+            raise ValueError("minLength/maxLength ne s'appliquent qu'aux champs string")
+        if set(self.true_values) & set(self.false_values):
+            raise ValueError("trueValues et falseValues ont des valeurs communes")
+        if c.pattern is not None and _UNSUPPORTED_REGEX.search(c.pattern):
+            raise ValueError(
+                "pattern : les assertions (?=, (?!, (?<= et les références arrière \\1 "
+                "ne sont pas prises en charge par le moteur de contrôle (RE2)"
+            )
+        for value in c.enum or []:
+            if numeric and not _parses_as_number(value, integer=self.type != "number"):
+                raise ValueError(f"enum : « {value} » n'est pas une valeur de type {self.type}")
+        return self
 
     @property
     def formats(self) -> list[str]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from territoria.core.contract import SourceContract, load_contract
 from territoria.core.errors import ContractError
-from territoria.ingest.contract import SourceContract, load_contract
 
 
 def builtin_contracts_dir() -> Path:
@@ -48,7 +49,7 @@ class ContractCatalog:
                 "dans le dossier contracts/ de l'espace de travail",
             ) from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[SourceContract]:
         return iter(sorted(self.contracts.values(), key=lambda c: c.id))
 
     def __len__(self) -> int:

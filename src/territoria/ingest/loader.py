@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from territoria.backends import (
     StagedLoad,
     StagePlan,
     Store,
+    as_duplicate,
     claim_staging,
     stage_file,
 )
@@ -86,22 +86,19 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
         return _failed(store, base, _io_error(exc, path, "lecture"))
     base = replace(base, content_hash=info.sha256)
     if (existing := store.find_loaded(contract.id, info.sha256)) is not None:
-        return LoadOutcome(_duplicate(base, existing))
-    work = store.staging_dir() / load_id
+        return LoadOutcome(as_duplicate(replace(base, finished_at=now_iso()), existing))
     try:
-        return LoadOutcome(_stage_and_commit(store, contract, info, base, work))
+        with claim_staging(store.staging_dir() / load_id) as work:
+            return LoadOutcome(_stage_and_commit(store, contract, info, base, work))
     except TerritoriaError as exc:
         return _failed(store, base, exc)
     except OSError as exc:
         return _failed(store, base, _io_error(exc, path, "écriture"))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _stage_and_commit(
     store: Store, contract: SourceContract, info: FileInfo, base: LoadRecord, work: Path
 ) -> LoadRecord:
-    claim_staging(work)
     reader, header = _reader_for(info, contract, work)
     mapping = map_columns(contract, header, info.path)
     plan = StagePlan(
@@ -118,7 +115,7 @@ def _stage_and_commit(
     if mapping.ignored_columns:
         details["ignored_columns"] = mapping.ignored_columns
     if mapping.extra_columns:
-        details["kept_columns"] = mapping.extra_columns
+        details["kept_columns"] = dict(mapping.extra_columns)
     if mapping.missing_columns:
         details["missing_columns"] = mapping.missing_columns
     record = replace(
@@ -141,16 +138,13 @@ def _reader_for(
     if info.kind == "xlsx":
         csv_path = work / "sheet.csv"
         header = xlsx_to_csv(info.path, csv_path, contract.file_format.sheet)
-        return ReaderSpec("csv", csv_path, header, ",", 1, True), header
+        return ReaderSpec("csv", csv_path, header, ","), header
     header = info.header or ()
     if info.kind == "csv":
         text = utf8_copy(info, work)
-        one_line = info.lines is not None
-        return ReaderSpec("csv", text, header, info.delimiter or ",", 1, one_line), header
+        return ReaderSpec("csv", text, header, info.delimiter or ","), header
     if info.kind == "ndjson":
-        return ReaderSpec(
-            "ndjson", utf8_copy(info, work), header, one_line_per_record=True, header_lines=0
-        ), header
+        return ReaderSpec("ndjson", utf8_copy(info, work), header, header_lines=0), header
     if info.kind == "json":
         return ReaderSpec("json", utf8_copy(info, work), header, header_lines=0), header
     return ReaderSpec("parquet", info.path, header, header_lines=0), header
@@ -160,16 +154,6 @@ def _summary(loaded: int, quarantined: int) -> str:
     if quarantined:
         return f"{loaded} lignes chargées, {quarantined} en quarantaine"
     return f"{loaded} lignes chargées"
-
-
-def _duplicate(base: LoadRecord, existing: LoadRecord) -> LoadRecord:
-    return replace(
-        base,
-        status="skipped_duplicate",
-        finished_at=now_iso(),
-        message=f"fichier déjà chargé (chargement {existing.load_id} du {existing.finished_at[:10]})",
-        details={"existing_load_id": existing.load_id},
-    )
 
 
 def _hash_if_file(path: Path) -> str:

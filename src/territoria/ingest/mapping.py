@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from territoria.backends.validation_sql import FieldPlan
+from territoria.backends import FieldPlan
 from territoria.core.contract import SourceContract, normalise_header
 from territoria.core.errors import ContractError
+from territoria.ingest.sniff import TRAILING_EMPTY_COLUMN  # lines ending with ";": ignored
 
 
 @dataclass(frozen=True)
 class ColumnMapping:
     fields: list[FieldPlan]
-    extra_columns: list[str]
+    extra_columns: list[tuple[str, str]]  # (file column, stored name), for ``keep``
     ignored_columns: list[str]
     missing_columns: list[str]
 
@@ -36,7 +37,7 @@ def map_columns(contract: SourceContract, header: Sequence[str], file: Path) -> 
         else:
             used.add(column)
         plans.append(FieldPlan(spec, column))
-    unknown = [c for c in header if c not in used]
+    unknown = [c for c in header if c not in used and c != TRAILING_EMPTY_COLUMN]
     _check_missing(contract, missing, header, file)
     drift = contract.schema_drift
     if unknown and drift.new_columns == "reject":
@@ -51,10 +52,25 @@ def map_columns(contract: SourceContract, header: Sequence[str], file: Path) -> 
     keep = drift.new_columns == "keep"
     return ColumnMapping(
         fields=plans,
-        extra_columns=unknown if keep else [],
+        extra_columns=stored_names(unknown, {f.name for f in contract.fields}) if keep else [],
         ignored_columns=[] if keep else unknown,
         missing_columns=missing,
     )
+
+
+def stored_names(columns: Sequence[str], taken: set[str]) -> list[tuple[str, str]]:
+    """Unique stored names for kept columns (``"Commentaire"`` → ``x_commentaire``, then ``_2``…)."""
+    out: list[tuple[str, str]] = []
+    used = set(taken)
+    for column in columns:
+        base = "x_" + (normalise_header(column) or "colonne")
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name)
+        out.append((column, name))
+    return out
 
 
 def _check_missing(

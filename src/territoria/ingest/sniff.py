@@ -6,9 +6,15 @@ for JSON, its tail) for the delimiter and header. A file that cannot be read as 
 refused with an ``InputFileError`` naming the file, the line and what was expected.
 
 Encoding without hint: a BOM decides (UTF-8 or UTF-16); otherwise UTF-8 if the whole file
-decodes, else cp1252 unless the file holds one of the five bytes cp1252 leaves undefined, else
-latin-1 (which decodes anything). ``charset-normalizer`` is not used: for the French exports
-this targets, these byte rules are exact where a statistical guess on a sample is not.
+decodes, else cp1252. The five bytes cp1252 leaves undefined (0x81 0x8D 0x8F 0x90 0x9D) are
+kept as their latin-1 code points (U+0081...) whenever cp1252 is decoded, detected or declared,
+so a stray one does not garble every ’ € œ of the file; latin-1 is used only when declared.
+No statistical detector is used: for the French exports this targets, these byte rules are
+exact where a statistical guess on a sample is not.
+
+A CSV whose lines all end with the delimiter (``a;b;c;``, common in ERP exports) has an empty
+last header cell: it is named ``_vide_final`` (see ``TRAILING_EMPTY_COLUMN``), a column the
+mapper ignores as unknown. Any other empty or duplicate header cell is refused.
 """
 
 from __future__ import annotations
@@ -28,12 +34,15 @@ from territoria.core.contract import FileFormat
 from territoria.ingest.sniff_common import (
     FileKind,
     Scan,
+    decode_errors,
     fail,
     read_head,
 )
 from territoria.ingest.sniff_json import json_layout
 
-__all__ = ["FileInfo", "FileKind", "sniff_file", "utf8_copy"]
+__all__ = ["TRAILING_EMPTY_COLUMN", "FileInfo", "FileKind", "sniff_file", "utf8_copy"]
+
+TRAILING_EMPTY_COLUMN = "_vide_final"
 
 
 _CHUNK = 8 * 1024 * 1024
@@ -55,7 +64,6 @@ _MAGIC: dict[bytes, str] = {
     b"\xd0\xcf\x11\xe0": "un ancien classeur Excel (.xls)",
 }
 _KIND_MAGIC: dict[FileKind, bytes] = {"parquet": b"PAR1", "xlsx": b"PK\x03\x04"}
-_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 _CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 12, 13))
 
 
@@ -105,7 +113,7 @@ def utf8_copy(info: FileInfo, dest_dir: Path) -> Path:
     if info.encoding is None or _codec(info.path, info.encoding) == "utf-8":
         return info.path
     dest = dest_dir / f"{info.path.stem}.{info.sha256[:12]}.utf8{info.path.suffix}"
-    decoder = codecs.getincrementaldecoder(info.encoding)("strict")
+    decoder = codecs.getincrementaldecoder(info.encoding)(decode_errors(info.encoding))
     try:
         with info.path.open("rb") as src, dest.open("wb") as out, _Hasher() as hasher:
             while chunk := src.read(_CHUNK):
@@ -214,15 +222,13 @@ class _Detector:
         self.strict = declared is not None or self.encoding != "utf-8"
         # utf-8-sig's decoder reports error positions after its BOM: validate as plain utf-8
         codec = "utf-8" if self.encoding == "utf-8-sig" else self.encoding
-        self.decoder = codecs.getincrementaldecoder(codec)("strict")
+        self.decoder = codecs.getincrementaldecoder(codec)(decode_errors(codec))
         self.ascii_compatible = codecs.encode('\n"', self.encoding).endswith(b'\n"')
-        self.utf8_ok = self.cp1252_ok = True
+        self.utf8_ok = True
 
     def feed(self, chunk: bytes, offset: int, lines_before: int, final: bool) -> bytes:
         """Check ``chunk``; return it as ASCII-compatible bytes for counting."""
         if not self.strict:
-            if self.cp1252_ok and any(byte in chunk for byte in _CP1252_UNDEFINED):
-                self.cp1252_ok = False
             if self.utf8_ok:
                 try:
                     self.decoder.decode(chunk, final=final)
@@ -239,9 +245,8 @@ class _Detector:
         return chunk if self.ascii_compatible else text.encode("utf-8", "surrogatepass")
 
     def result(self) -> str:
-        if self.strict or self.utf8_ok:
-            return self.encoding
-        return "cp1252" if self.cp1252_ok else "latin-1"
+        # not utf-8: cp1252 decodes anything, its undefined bytes kept as latin-1 code points
+        return self.encoding if self.strict or self.utf8_ok else "cp1252"
 
     def _invalid(self, offset: int, line: int, exc: UnicodeDecodeError) -> NoReturn:
         bad = exc.object[exc.start : exc.start + 1].hex()
@@ -351,7 +356,7 @@ def _csv_layout(path: Path, scan: Scan, hints: FileFormat) -> tuple[str, tuple[s
     delimiter = detected or ","
     if hints.delimiter != "auto":
         delimiter = _hinted_delimiter(path, hints.delimiter)
-    header = _first_record(path, sample, delimiter)
+    header = _named_trailing_cell(_first_record(path, sample, delimiter))
     if hints.delimiter != "auto" and len(header) == 1:
         name = _DELIMITERS.get(delimiter, repr(delimiter))
         seen = f" ; le fichier semble séparé par : {_DELIMITERS[detected]}" if detected else ""
@@ -405,6 +410,13 @@ def _first_record(path: Path, sample: str, delimiter: str) -> tuple[str, ...]:
     except csv.Error as exc:
         fail(path, "header_invalid", f"ligne d'en-tête illisible ({exc})", line=1)
     return tuple(_unquote(cell) for cell in row)
+
+
+def _named_trailing_cell(header: tuple[str, ...]) -> tuple[str, ...]:
+    """``a;b;c;``: a header whose only empty cell is the last gets it named ``_vide_final``."""
+    if len(header) > 1 and not header[-1] and all(header[:-1]):
+        return (*header[:-1], TRAILING_EMPTY_COLUMN)
+    return header
 
 
 def _unquote(cell: str) -> str:

@@ -48,6 +48,32 @@ GUIDANCE: dict[str, tuple[str, str]] = {
 }
 
 
+# The five bytes cp1252 leaves undefined: decoded as their latin-1 code points (U+0081...),
+# so one stray byte does not turn a whole cp1252 file (’ € œ) into latin-1 control characters.
+CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+CP1252_ERRORS = "territoria-cp1252"
+
+
+def _cp1252_undefined_as_latin1(exc: UnicodeError) -> tuple[str, int]:
+    if isinstance(exc, UnicodeDecodeError):
+        bad = bytes(exc.object[exc.start : exc.end])
+        if bad and all(byte in CP1252_UNDEFINED for byte in bad):
+            return bad.decode("latin-1"), exc.end
+    raise exc
+
+
+codecs.register_error(CP1252_ERRORS, _cp1252_undefined_as_latin1)
+
+
+def decode_errors(encoding: str, default: str = "strict") -> str:
+    """The error handler to decode ``encoding`` with: cp1252 keeps its undefined bytes."""
+    try:
+        cp1252 = codecs.lookup(encoding).name == "cp1252"
+    except LookupError:
+        return default
+    return CP1252_ERRORS if cp1252 else default
+
+
 @dataclass(frozen=True)
 class Scan:
     sha256: str
@@ -62,7 +88,8 @@ def read_head(path: Path, encoding: str) -> tuple[str, bool]:
     with path.open("rb") as f:
         raw = f.read(HEAD_BYTES)
         complete = not f.read(1)
-    return codecs.getincrementaldecoder(encoding)("replace").decode(raw, final=complete), complete
+    decoder = codecs.getincrementaldecoder(encoding)(decode_errors(encoding, "replace"))
+    return decoder.decode(raw, final=complete), complete
 
 
 def fail(

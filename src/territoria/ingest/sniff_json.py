@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import NoReturn
 
-from territoria.ingest.sniff_common import RESEND, FileKind, Scan, fail, read_head
+from territoria.ingest.sniff_common import (
+    RESEND,
+    FileKind,
+    Scan,
+    decode_errors,
+    fail,
+    read_head,
+)
 
 _JSON_FULL_PARSE_LIMIT = 64 * 1024 * 1024
 
@@ -25,7 +32,8 @@ def json_layout(
         line = head.count("\n", 0, len(head) - len(body)) + 1
         _json_error(path, "le fichier ne commence pas par [ ou {", line, 1)
     if path.stat().st_size <= _JSON_FULL_PARSE_LIMIT:
-        with path.open(encoding=scan.encoding, newline="") as f:
+        errors = decode_errors(scan.encoding)
+        with path.open(encoding=scan.encoding, errors=errors, newline="") as f:
             text = f.read()
         try:
             return kind, _record_keys(json.loads(text))
@@ -47,7 +55,7 @@ def _looks_like_ndjson(head: str) -> bool:
 
 def _check_ndjson(path: Path, encoding: str) -> tuple[str, ...]:
     header: tuple[str, ...] | None = None
-    with path.open(encoding=encoding, newline="") as f:
+    with path.open(encoding=encoding, errors=decode_errors(encoding), newline="") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,6 +56,26 @@ def handled(as_json: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrompu.[/] Rien n'a été écrit à moitié.")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.BadParameter):
+        raise
+    except OSError as exc:
+        error = TerritoriaError(
+            f"accès impossible : {exc.strerror or exc}",
+            code="os_error",
+            file=exc.filename,
+            hint="vérifiez le chemin, les droits et l'espace disque",
+        )
+        raise fail(error, as_json=as_json) from None
+    except Exception as exc:
+        if os.environ.get("TERRITORIA_DEBUG"):
+            raise
+        error = TerritoriaError(
+            f"erreur inattendue ({type(exc).__name__}) : {exc}",
+            code="internal_error",
+            hint="relancez avec TERRITORIA_DEBUG=1 pour le détail technique, et signalez-la "
+            "avec la commande lancée",
+        )
+        raise fail(error, as_json=as_json, exit_code=3) from None
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from territoria.backends import open_store
 from territoria.core.config import init_workspace
 from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
-from territoria.interfaces.cli.ingest import _print_outcomes, _run_with_progress
+from territoria.interfaces.cli.ingest import print_outcomes, run_loads
 from territoria.interfaces.cli.workspace import report
 from territoria.sandbox import generate
 
@@ -40,12 +40,12 @@ def demo(
         console.print("[bold]2/3[/] Chargement des sources (contrôle des contrats)…")
         store = open_store(config)
         try:
-            outcomes = _run_with_progress(
+            outcomes = run_loads(
                 store, catalog_for(config), sandbox_items(sandbox_dir), quiet=False
             )
         finally:
             store.close()
-        _print_outcomes(outcomes)
+        print_outcomes(outcomes)
         console.print("[bold]3/3[/] Bilan")
     report(workspace=directory, as_json=False)
     if any(not o.ok for o in outcomes):

@@ -63,16 +63,16 @@ def ingest(
             items = [(source, f) for f in files]
         else:
             raise typer.BadParameter("donnez une SOURCE et des FICHIERS, ou --sandbox DOSSIER")
-        outcomes = _run_with_progress(store, catalog, items, quiet=as_json)
+        outcomes = run_loads(store, catalog, items, quiet=as_json)
     if as_json:
         print_json([o.as_dict() for o in outcomes])
     else:
-        _print_outcomes(outcomes)
+        print_outcomes(outcomes)
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)
 
 
-def _run_with_progress(
+def run_loads(
     store: Store, catalog: ContractCatalog, items: list[tuple[str, Path]], *, quiet: bool
 ) -> list[LoadOutcome]:
     columns = (
@@ -93,7 +93,7 @@ def _run_with_progress(
         return ingest_files(store, catalog, items, on_done=done)
 
 
-def _print_outcomes(outcomes: list[LoadOutcome]) -> None:
+def print_outcomes(outcomes: list[LoadOutcome]) -> None:
     table = Table(title="Chargements", title_justify="left")
     for column in ("Source", "Fichier", "Statut", "Lues", "Chargées", "Quarantaine"):
         table.add_column(
