@@ -148,3 +148,11 @@ def test_raw_table_unions_loads_with_different_columns(
         ("A", "x", None),
         ("B", None, 2),
     ]
+
+
+def test_mixed_line_endings(workspace: WorkspaceConfig, store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"code;count\r\nA;1\nB;x\r\nC;3\n")
+    r = _load(workspace, store, path)
+    assert (r.status, r.rows_loaded, r.rows_quarantined) == ("loaded", 2, 1)
+    assert store.quarantine("rules").to_pylist()[0]["line"] == 3

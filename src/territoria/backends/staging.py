@@ -12,7 +12,8 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,16 @@ def stage_file(
     """
     memory = os.environ.get("TERRITORIA_DUCKDB_MEMORY", memory_limit)
     try:
-        return _stage(plan, out_dir, load_id, source, memory)
+        try:
+            return _stage(plan, out_dir, load_id, source, memory)
+        except duckdb.InvalidInputException as exc:
+            if plan.reader.kind != "csv" or "state machine" not in str(exc):
+                raise
+            # Mixed line endings (\r\n and \n in one file) confuse DuckDB's CSV parser:
+            # read a copy with one kind of line ending instead.
+            shutil.rmtree(out_dir, ignore_errors=True)
+            reader = replace(plan.reader, path=_unix_newlines(plan.reader.path, out_dir.parent))
+            return _stage(replace(plan, reader=reader), out_dir, load_id, source, memory)
     except duckdb.OutOfMemoryException:
         raise StoreError(
             f"mémoire insuffisante pour contrôler ce fichier (limite du moteur : {memory})",
@@ -102,6 +112,19 @@ def stage_file(
             file=plan.reader.path,
             hint="rien n'a été chargé ; vérifiez le fichier à l'endroit indiqué",
         ) from None
+
+
+def _unix_newlines(path: Path, folder: Path) -> Path:
+    """A copy of a text file with every \r\n turned into \n (streamed, constant memory)."""
+    target = folder / f"{path.stem}.lf{path.suffix}"
+    with path.open("rb") as src, target.open("wb") as out:
+        pending = b""
+        while chunk := src.read(8 << 20):
+            chunk = pending + chunk
+            pending = b"\r" if chunk.endswith(b"\r") else b""
+            out.write(chunk[: len(chunk) - len(pending)].replace(b"\r\n", b"\n"))
+        out.write(pending)
+    return target
 
 
 def _first_line(exc: Exception) -> str:

@@ -64,20 +64,25 @@ def contract_hash(contract: SourceContract) -> str:
     return hashlib.sha256(contract.model_dump_json(by_alias=True).encode()).hexdigest()[:16]
 
 
-def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutcome:
-    """Load one file for one source; never raises for bad input, the outcome says why."""
-    started = now_iso()
-    load_id = new_load_id(contract.id)
-    base = LoadRecord(
+def _pending(source: str, path: Path, load_id: str = "", contract: str = "") -> LoadRecord:
+    """A load about to start (``failed`` until it succeeds)."""
+    stamp = now_iso()
+    return LoadRecord(
         load_id=load_id,
-        source=contract.id,
+        source=source,
         file_name=path.name,
         content_hash="",
         status="failed",
-        started_at=started,
-        finished_at=started,
-        contract_hash=contract_hash(contract),
+        started_at=stamp,
+        finished_at=stamp,
+        contract_hash=contract,
     )
+
+
+def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutcome:
+    """Load one file for one source; never raises for bad input, the outcome says why."""
+    load_id = new_load_id(contract.id)
+    base = _pending(contract.id, path, load_id, contract_hash(contract))
     try:
         info = sniff_file(path, contract.file_format)
     except TerritoriaError as exc:
@@ -201,18 +206,7 @@ def ingest_files(
         try:
             contract = catalog.get(source)
         except TerritoriaError as exc:
-            stamp = now_iso()
-            record = LoadRecord(
-                load_id="",
-                source=source,
-                file_name=path.name,
-                content_hash="",
-                status="failed",
-                started_at=stamp,
-                finished_at=stamp,
-                message=str(exc),
-            )
-            outcome = LoadOutcome(record, exc)
+            outcome = LoadOutcome(replace(_pending(source, path), message=str(exc)), exc)
         else:
             outcome = ingest_file(store, contract, path)
         outcomes.append(outcome)

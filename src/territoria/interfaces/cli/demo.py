@@ -48,5 +48,13 @@ def demo(
         print_outcomes(outcomes)
         console.print("[bold]3/3[/] Bilan")
     report(workspace=directory, as_json=False)
+    console.print(
+        "\nPour aller plus loin :\n"
+        f"  territoria loads -w {directory}                  # registre des chargements\n"
+        f"  territoria quarantine waste_lifts -w {directory}  # lignes rejetées et raisons\n"
+        f"  territoria contracts show ccas_aid -w {directory} # un contrat de source\n"
+        f"  (vérité terrain du territoire fictif : {sandbox_dir / 'truth'})",
+        highlight=False,
+    )
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)
