@@ -31,8 +31,6 @@ from territoria.ingest.excel import xlsx_to_csv
 from territoria.ingest.mapping import map_columns
 from territoria.ingest.sniff import FileInfo, sniff_file, utf8_copy
 
-ProgressHook = Callable[[str, str], None]
-
 
 @dataclass(frozen=True)
 class LoadOutcome:
