@@ -173,3 +173,35 @@ def test_quarantine_lines_with_crlf_quotes_and_repeated_rows(
         (7, "amount"),
     ]
     assert json.loads(q[0]["raw"])["Nom"] == 'Martin; dit "Tintin"'
+
+
+def test_replace_reloads_under_a_corrected_contract(
+    workspace: WorkspaceConfig, store: Store, tmp_path: Path
+) -> None:
+    wrong = {
+        **PEOPLE_CONTRACT,
+        "schema": {
+            "fields": [
+                {**f, "format": "%Y-%m-%d"} if f["name"] == "joined" else f
+                for f in PEOPLE_CONTRACT["schema"]["fields"]  # type: ignore[index]
+            ]
+        },
+    }
+    add_contract(workspace, wrong)
+    path = write_csv(tmp_path / "p.csv", GOOD_ROWS)
+    catalog = ContractCatalog.load(*workspace.contract_paths)
+    first = ingest_file(store, catalog.get("test_people"), path).record
+    assert (first.rows_loaded, first.rows_quarantined) == (0, 3)
+    add_contract(workspace)  # the DPO fixes the date format
+    fixed = ContractCatalog.load(*workspace.contract_paths).get("test_people")
+    assert ingest_file(store, fixed, path).record.status == "skipped_duplicate"
+    again = ingest_file(store, fixed, path, replace_loaded=True).record
+    assert (again.status, again.rows_loaded, again.details["supersedes"]) == (
+        "loaded",
+        3,
+        first.load_id,
+    )
+    statuses = {r.load_id: r.status for r in store.loads("test_people")}
+    assert statuses == {first.load_id: "superseded", again.load_id: "loaded"}
+    assert store.raw_table("test_people").num_rows == 3
+    assert store.quarantine_count("test_people") == 0

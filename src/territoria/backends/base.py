@@ -100,6 +100,7 @@ class StagedLoad:
     valid_dir: Path | None
     quarantine: pa.Table
     columns: list[tuple[str, str]]
+    supersedes: str | None = None  # a load of the same content this one replaces
 
 
 # A staging folder younger than this is never cleaned up: its owner may not have locked it yet.
@@ -151,7 +152,11 @@ class Store(ABC):
 
     @abstractmethod
     def commit_load(self, staged: StagedLoad) -> LoadRecord:
-        """Make a staged load visible, all or nothing; a duplicate becomes ``skipped_duplicate``."""
+        """Make a staged load visible, all or nothing; a duplicate becomes ``skipped_duplicate``.
+
+        With ``staged.supersedes``, the earlier load of the same content becomes
+        ``superseded`` (invisible to readers) in the same transaction.
+        """
 
     @abstractmethod
     def record_failed_load(self, record: LoadRecord) -> None:

@@ -121,7 +121,7 @@ class EmbeddedStore(Store):
                 moved.append(_publish(tmp, q_target))
             _fsync_dir(raw_target.parent)
             fault_point("embedded_before_ledger")
-            self._insert(record)
+            self._insert(record, supersedes=staged.supersedes)
         except sqlite3.IntegrityError:
             _remove(moved)
             existing = self.find_loaded(record.source, record.content_hash)
@@ -134,11 +134,16 @@ class EmbeddedStore(Store):
     def record_failed_load(self, record: LoadRecord) -> None:
         self._insert(record)
 
-    def _insert(self, record: LoadRecord) -> None:
+    def _insert(self, record: LoadRecord, supersedes: str | None = None) -> None:
         values = record.as_dict()
         values["details"] = json.dumps(values["details"], ensure_ascii=False, sort_keys=True)
         placeholders = ", ".join("?" for _ in _COLUMNS.split(","))
         with self._transaction():
+            if supersedes is not None:
+                self._db.execute(
+                    "UPDATE loads SET status = 'superseded' WHERE load_id = ? AND status = 'loaded'",
+                    (supersedes,),
+                )
             self._db.execute(
                 f"INSERT INTO loads ({_COLUMNS}) VALUES ({placeholders})",
                 [values[c.strip()] for c in _COLUMNS.split(",")],

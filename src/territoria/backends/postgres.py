@@ -156,6 +156,8 @@ class PostgresStore(Store):
         psycopg = _psycopg()
         try:
             with self._conn.transaction():
+                if staged.supersedes is not None:
+                    self._supersede(record.source, staged.supersedes)
                 if not self._insert_load(record):
                     raise _DuplicateLoadError
                 table = self._ensure_raw_table(record.source, staged.columns)
@@ -174,6 +176,18 @@ class PostgresStore(Store):
                 f"préparation de l'envoi vers PostgreSQL impossible : {exc}", code="store_failed"
             ) from None
         return record
+
+    def _supersede(self, source: str, load_id: str) -> None:
+        """Retire an earlier load: its ledger row stays (history), its rows go."""
+        self._conn.execute(
+            "UPDATE loads SET status = 'superseded' WHERE load_id = %s AND status = 'loaded'",
+            [load_id],
+        )
+        if self._column_types(f"raw_{source}"):
+            self._conn.execute(
+                f"DELETE FROM {_ident(f'raw_{source}')} WHERE _load_id = %s", [load_id]
+            )
+        self._conn.execute("DELETE FROM quarantine WHERE load_id = %s", [load_id])
 
     def _ensure_raw_table(self, source: str, columns: list[tuple[str, str]]) -> str:
         """Create the source's table, or add only the columns it lacks (an ALTER TABLE, even a

@@ -29,9 +29,10 @@ FIELD_CATEGORY_LABELS: dict[str, str] = {
     "special_category": "Catégorie particulière (RGPD art. 9)",
 }
 
-LoadStatus = Literal["loaded", "skipped_duplicate", "failed"]
+LoadStatus = Literal["loaded", "skipped_duplicate", "failed", "superseded"]
 LOAD_STATUS_LABELS: dict[str, str] = {
     "loaded": "chargé",
     "skipped_duplicate": "ignoré (fichier déjà chargé)",
     "failed": "échec",
+    "superseded": "remplacé (rechargé depuis)",
 }

@@ -77,8 +77,14 @@ def _pending(source: str, path: Path, load_id: str = "", contract: str = "") -> 
     )
 
 
-def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutcome:
-    """Load one file for one source; never raises for bad input, the outcome says why."""
+def ingest_file(
+    store: Store, contract: SourceContract, path: Path, *, replace_loaded: bool = False
+) -> LoadOutcome:
+    """Load one file for one source; never raises for bad input, the outcome says why.
+
+    Content already loaded for the source is skipped, unless ``replace_loaded``: then it is
+    loaded again (typically under a corrected contract) and the earlier load is superseded.
+    """
     load_id = new_load_id(contract.id)
     base = _pending(contract.id, path, load_id, contract_hash(contract))
     try:
@@ -88,11 +94,14 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
     except OSError as exc:
         return _failed(store, base, _io_error(exc, path, "lecture"))
     base = replace(base, content_hash=info.sha256)
-    if (existing := store.find_loaded(contract.id, info.sha256)) is not None:
+    existing = store.find_loaded(contract.id, info.sha256)
+    if existing is not None and not replace_loaded:
         return LoadOutcome(as_duplicate(replace(base, finished_at=now_iso()), existing))
+    supersedes = existing.load_id if existing is not None else None
     try:
         with claim_staging(store.staging_dir() / load_id) as work:
-            return LoadOutcome(_stage_and_commit(store, contract, info, base, work))
+            record = _stage_and_commit(store, contract, info, base, work, supersedes)
+            return LoadOutcome(record)
     except TerritoriaError as exc:
         return _failed(store, base, exc)
     except OSError as exc:
@@ -100,7 +109,12 @@ def ingest_file(store: Store, contract: SourceContract, path: Path) -> LoadOutco
 
 
 def _stage_and_commit(
-    store: Store, contract: SourceContract, info: FileInfo, base: LoadRecord, work: Path
+    store: Store,
+    contract: SourceContract,
+    info: FileInfo,
+    base: LoadRecord,
+    work: Path,
+    supersedes: str | None,
 ) -> LoadRecord:
     reader, header = _reader_for(info, contract, work)
     mapping = map_columns(contract, header, info.path)
@@ -121,6 +135,8 @@ def _stage_and_commit(
         details["kept_columns"] = dict(mapping.extra_columns)
     if mapping.missing_columns:
         details["missing_columns"] = mapping.missing_columns
+    if supersedes is not None:
+        details["supersedes"] = supersedes
     record = replace(
         base,
         status="loaded",
@@ -132,7 +148,8 @@ def _stage_and_commit(
         details=details,
     )
     valid_dir = result.valid_files[0].parent if result.valid_files else None
-    return store.commit_load(StagedLoad(record, valid_dir, result.quarantine, result.columns))
+    staged = StagedLoad(record, valid_dir, result.quarantine, result.columns, supersedes)
+    return store.commit_load(staged)
 
 
 def _reader_for(
@@ -196,6 +213,8 @@ def ingest_files(
     catalog: ContractCatalog,
     items: Iterable[tuple[str, Path]],
     on_done: Callable[[LoadOutcome], None] | None = None,
+    *,
+    replace_loaded: bool = False,
 ) -> list[LoadOutcome]:
     """Load several (source, file) pairs in order; an unknown source is a failed outcome."""
     store.recover()
@@ -206,7 +225,7 @@ def ingest_files(
         except TerritoriaError as exc:
             outcome = LoadOutcome(replace(_pending(source, path), message=str(exc)), exc)
         else:
-            outcome = ingest_file(store, contract, path)
+            outcome = ingest_file(store, contract, path, replace_loaded=replace_loaded)
         outcomes.append(outcome)
         if on_done is not None:
             on_done(outcome)

@@ -24,7 +24,12 @@ from territoria.interfaces.cli.common import (
     workspace_store,
 )
 
-_STATUS_STYLE = {"loaded": "green", "skipped_duplicate": "yellow", "failed": "bold red"}
+_STATUS_STYLE = {
+    "loaded": "green",
+    "skipped_duplicate": "yellow",
+    "failed": "bold red",
+    "superseded": "dim",
+}
 
 
 def ingest(
@@ -42,12 +47,21 @@ def ingest(
             help="Charger toutes les sources d'un bac à sable généré (son manifest.json).",
         ),
     ] = None,
+    replace_loaded: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Recharger un fichier déjà chargé (par exemple après correction du contrat) : "
+            "l'ancien chargement est marqué « remplacé » et n'est plus lu.",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Charger des fichiers livrés : contrôle du contrat, quarantaine des lignes rejetées, registre des chargements.
 
-    Chaque fichier est un chargement, tout ou rien. Recharger le même fichier ne change rien.
+    Chaque fichier est un chargement, tout ou rien. Recharger le même fichier ne change rien,
+    sauf avec --replace (après correction du contrat, par exemple).
 
     Exemples :
 
@@ -63,7 +77,7 @@ def ingest(
             items = [(source, f) for f in files]
         else:
             raise typer.BadParameter("donnez une SOURCE et des FICHIERS, ou --sandbox DOSSIER")
-        outcomes = run_loads(store, catalog, items, quiet=as_json)
+        outcomes = run_loads(store, catalog, items, quiet=as_json, replace_loaded=replace_loaded)
     if as_json:
         print_json([o.as_dict() for o in outcomes])
     else:
@@ -73,8 +87,14 @@ def ingest(
 
 
 def run_loads(
-    store: Store, catalog: ContractCatalog, items: list[tuple[str, Path]], *, quiet: bool
+    store: Store,
+    catalog: ContractCatalog,
+    items: list[tuple[str, Path]],
+    *,
+    quiet: bool,
+    replace_loaded: bool = False,
 ) -> list[LoadOutcome]:
+    """Load the items with a progress bar on stderr (none with ``quiet``)."""
     columns = (
         TextColumn("[bold]Chargement[/]"),
         BarColumn(),
@@ -90,7 +110,7 @@ def run_loads(
                 task, advance=1, description=f"{outcome.record.source} · {outcome.record.file_name}"
             )
 
-        return ingest_files(store, catalog, items, on_done=done)
+        return ingest_files(store, catalog, items, on_done=done, replace_loaded=replace_loaded)
 
 
 def print_outcomes(outcomes: list[LoadOutcome]) -> None:
