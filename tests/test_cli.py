@@ -92,3 +92,26 @@ def test_contract_example_in_the_docs_is_valid(tmp_path: Path) -> None:
     path.write_text(example, encoding="utf-8")
     result = runner.invoke(app, ["contracts", "check", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_quarantine_exports_a_csv_to_send_back(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "ws")
+    add_contract(ws)
+    rows = [*GOOD_ROWS, ["P9", "Lefèvre", "1990", "2024/01/31", "1", "actif"]]
+    path = write_csv(tmp_path / "p.csv", rows)
+    runner.invoke(app, ["ingest", "test_people", str(path), "-w", str(ws.root), "--json"])
+    out = tmp_path / "rejets.csv"
+    result = runner.invoke(
+        app, ["quarantine", "test_people", "-w", str(ws.root), "--csv", str(out)]
+    )
+    assert result.exit_code == 0 and "1 ligne" in result.output
+    import csv
+
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        (row,) = list(csv.DictReader(handle, delimiter=";"))
+    assert (row["ligne"], row["champ"], row["Nom"], row["Inscription"]) == (
+        "5",
+        "joined",
+        "Lefèvre",
+        "2024/01/31",
+    )

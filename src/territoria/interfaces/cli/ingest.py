@@ -12,7 +12,13 @@ from rich.table import Table
 
 from territoria.backends import Store
 from territoria.core.types import LOAD_STATUS_LABELS
-from territoria.ingest import ContractCatalog, LoadOutcome, ingest_files, sandbox_items
+from territoria.ingest import (
+    ContractCatalog,
+    LoadOutcome,
+    export_quarantine,
+    ingest_files,
+    sandbox_items,
+)
 from territoria.interfaces.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -200,12 +206,30 @@ def quarantine(
     load_id: Annotated[str | None, typer.Option("--load", help="Un seul chargement.")] = None,
     limit: Annotated[int, typer.Option(help="Nombre maximal de lignes affichées.")] = 50,
     offset: Annotated[int, typer.Option(help="Sauter les N premières lignes.")] = 0,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv",
+            help="Écrire toutes les lignes rejetées dans ce fichier CSV (pour les renvoyer "
+            "au service ou au délégataire qui les a livrées).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Montrer les lignes mises en quarantaine d'une source, avec le champ et la raison du rejet."""
+    """Montrer les lignes mises en quarantaine d'une source, avec le champ et la raison du rejet.
+
+    Exemple : territoria quarantine waste_lifts --csv rejets_levees.csv
+    """
     with handled(as_json), workspace_store(workspace) as (config, store):
         catalog_for(config).get(source)
+        if export is not None:
+            count = export_quarantine(store, source, export, load_id)
+            if as_json:
+                print_json({"source": source, "exported": count, "file": str(export)})
+            else:
+                console.print(f"{count} ligne(s) rejetée(s) écrite(s) dans {export}")
+            return
         total = store.quarantine_count(source, load_id)
         rows = store.quarantine(source, load_id, limit, offset).to_pylist()
     if as_json:
