@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -82,3 +83,13 @@ def write_csv(
     lines = [sep.join(header), *(sep.join(r) for r in rows)]
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     return path
+
+
+def ingest_command(
+    workspace: WorkspaceConfig, path: Path, source: str = "test_people"
+) -> list[str]:
+    """``territoria ingest`` as a separate process would run it (JSON output)."""
+    return [
+        sys.executable, "-m", "territoria", "ingest", source, str(path),
+        "--workspace", str(workspace.root), "--json",
+    ]  # fmt: skip

@@ -6,11 +6,10 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from helpers import add_contract, write_csv
+from helpers import add_contract, ingest_command, write_csv
 from territoria.backends import open_store
 from territoria.core.config import WorkspaceConfig
 
@@ -23,20 +22,6 @@ def _big_file(tmp_path: Path) -> Path:
         for i in range(ROWS)
     ]
     return write_csv(tmp_path / "big.csv", rows)
-
-
-def _ingest_cmd(workspace: WorkspaceConfig, path: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "territoria",
-        "ingest",
-        "test_people",
-        str(path),
-        "--workspace",
-        str(workspace.root),
-        "--json",
-    ]
 
 
 def _assert_consistent(workspace: WorkspaceConfig) -> int:
@@ -65,10 +50,12 @@ def test_kill_at_the_worst_moment_leaves_nothing(
     add_contract(workspace)
     path = _big_file(tmp_path)
     env = {**os.environ, "TERRITORIA_FAULT": fault}
-    proc = subprocess.run(_ingest_cmd(workspace, path), env=env, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        ingest_command(workspace, path), env=env, capture_output=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL
     assert _assert_consistent(workspace) == 0
-    again = subprocess.run(_ingest_cmd(workspace, path), capture_output=True, timeout=120)
+    again = subprocess.run(ingest_command(workspace, path), capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr.decode()
     assert _assert_consistent(workspace) == 1
 
@@ -79,12 +66,12 @@ def test_kill_at_random_moments(workspace: WorkspaceConfig, tmp_path: Path) -> N
     rng = random.Random(3)
     for _ in range(4):
         proc = subprocess.Popen(
-            _ingest_cmd(workspace, path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            ingest_command(workspace, path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         time.sleep(rng.uniform(0.3, 2.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         _assert_consistent(workspace)
-    final = subprocess.run(_ingest_cmd(workspace, path), capture_output=True, timeout=120)
+    final = subprocess.run(ingest_command(workspace, path), capture_output=True, timeout=120)
     assert final.returncode == 0, final.stderr.decode()
     assert _assert_consistent(workspace) == 1

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from helpers import GOOD_ROWS, add_contract, write_csv
+from helpers import GOOD_ROWS, add_contract, ingest_command, write_csv
 from territoria.backends import open_store
 from territoria.core.config import init_workspace
 from territoria.ingest import ContractCatalog, ingest_file
@@ -22,17 +21,7 @@ def test_readers_never_wait_for_or_see_a_half_load(tmp_path: Path) -> None:
     big = write_csv(tmp_path / "big.csv", rows)
     writers = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "territoria",
-                "ingest",
-                "test_people",
-                str(path),
-                "--workspace",
-                str(config.root),
-                "--json",
-            ],
+            ingest_command(config, path),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

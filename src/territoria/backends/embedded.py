@@ -109,8 +109,8 @@ class EmbeddedStore(Store):
 
     def commit_load(self, staged: StagedLoad) -> LoadRecord:
         record = staged.record
-        raw_target = self._data_path("raw", record.source, record.load_id).with_suffix("")
-        q_target = self._data_path("quarantine", record.source, record.load_id)
+        raw_target = self._folder("raw", record.source) / record.load_id
+        q_target = self._folder("quarantine", record.source) / f"{record.load_id}.parquet"
         moved: list[Path] = []
         try:
             if staged.valid_dir is not None:
@@ -159,10 +159,10 @@ class EmbeddedStore(Store):
             raise
         self._db.execute("COMMIT")
 
-    def _data_path(self, kind: str, source: str, load_id: str) -> Path:
+    def _folder(self, kind: str, source: str) -> Path:
         folder = self.root / kind / source
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{load_id}.parquet"
+        return folder
 
     def recover(self) -> int:
         """Remove what interrupted loads left: dead staging folders and unreferenced files.
@@ -175,10 +175,13 @@ class EmbeddedStore(Store):
             if child.is_dir() and not staging_in_use(child):
                 _remove([child])
                 removed += 1
+        known = {r[0] for r in self._db.execute("SELECT load_id FROM loads")}
         for kind in ("raw", "quarantine"):
             for path in (self.root / kind).glob("*/*"):
                 load_id = path.name.split(".")[0]
-                if (self.staging_dir() / load_id).exists() or self._known(load_id):
+                if load_id in known or (self.staging_dir() / load_id).exists():
+                    continue
+                if self._known(load_id):  # registered since the snapshot: a load just ended
                     continue
                 _remove([path])
                 removed += 1
