@@ -1,0 +1,131 @@
+"""Persons from scored pairs: greedy clustering that never joins two incompatible records.
+
+Connected components chain a father to his son through a record that has no birth date, and
+twins through their shared surname and address. Here pairs are merged from the most to the
+least likely, and a merge is refused when any record of one group conflicts with any record
+of the other (incompatible birth dates or given names, or an agent's "different people"
+decision). An agent's "same person" decision merges first and overrides conflicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from territoria.identity.comparisons import Row, conflict_reason
+
+_CONFLICT_FIELDS = ("fn", "gn1", "gk", "dob", "dob_y", "dob_m", "dob_d", "sex")
+
+
+@dataclass
+class Merge:
+    """Why two groups became one: the pair that joined them."""
+
+    left: str
+    right: str
+    probability: float
+    by_decision: bool = False
+
+
+@dataclass
+class Clustering:
+    labels: dict[str, str]  # unique_id -> cluster id (the smallest member id)
+    merges: list[Merge] = field(default_factory=list)
+    refused: int = 0  # merges refused because of a conflict
+
+
+class _Groups:
+    def __init__(self, ids: Iterable[str]) -> None:
+        self.parent = {i: i for i in ids}
+        self.members = {i: [i] for i in self.parent}
+
+    def find(self, i: str) -> str:
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        if len(self.members[a]) < len(self.members[b]):
+            a, b = b, a
+        self.parent[b] = a
+        self.members[a].extend(self.members.pop(b))
+
+
+def cluster(
+    ids: Sequence[str],
+    rows: Mapping[str, Row],
+    pairs: Iterable[tuple[str, str, float]],
+    threshold: float,
+    *,
+    same: Iterable[tuple[str, str]] = (),
+    different: Iterable[tuple[str, str]] = (),
+) -> Clustering:
+    """Cluster ``ids`` from scored ``pairs`` (left, right, probability) at ``threshold``.
+
+    ``rows`` holds the features of every id that appears in a pair (``conflict_reason``).
+    """
+    groups = _Groups(ids)
+    cannot = {frozenset(p) for p in different}
+    result = Clustering(labels={})
+    for a, b in same:
+        if a in groups.parent and b in groups.parent:
+            ra, rb = groups.find(a), groups.find(b)
+            if ra != rb:
+                groups.union(ra, rb)
+                result.merges.append(Merge(a, b, 1.0, by_decision=True))
+    ordered = sorted((p for p in pairs if p[2] >= threshold), key=lambda p: (-p[2], p[0], p[1]))
+    for a, b, probability in ordered:
+        ra, rb = groups.find(a), groups.find(b)
+        if ra == rb:
+            continue
+        if _incompatible(groups.members[ra], groups.members[rb], rows, cannot):
+            result.refused += 1
+            continue
+        groups.union(ra, rb)
+        result.merges.append(Merge(a, b, probability))
+    for root, members in groups.members.items():
+        label = min(members)
+        for m in members:
+            result.labels[m] = label
+        del root
+    return result
+
+
+def _incompatible(
+    left: list[str], right: list[str], rows: Mapping[str, Row], cannot: set[frozenset[str]]
+) -> bool:
+    for x in left:
+        rx = rows[x]
+        for y in right:
+            if cannot and frozenset((x, y)) in cannot:
+                return True
+            if conflict_reason(rx, rows[y]) is not None:
+                return True
+    return False
+
+
+def conflict_rows(
+    features: Mapping[str, list[Any]],
+    index: Iterable[int],
+    latest_birth_year: Mapping[str, int] | None = None,
+) -> dict[str, Row]:
+    """The few fields conflicts read, for the mentions at ``index`` of a column mapping.
+
+    ``rec`` is the source record a mention comes from (``source|record_id``); ``max_y`` the
+    latest birth year the mention's person can have (a guardian, from the child's).
+    """
+    ids = features["unique_id"]
+    latest = latest_birth_year or {}
+    rows: dict[str, Row] = {}
+    for i in index:
+        uid = str(ids[i])
+        row: dict[str, Any] = {f: features[f][i] for f in _CONFLICT_FIELDS}
+        row["rec"] = uid.rsplit("|", 1)[0]
+        row["max_y"] = latest.get(uid)
+        rows[uid] = row
+    return rows

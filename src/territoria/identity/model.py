@@ -1,0 +1,193 @@
+"""The Fellegi–Sunter model, trained and applied with Splink, without labels.
+
+``train`` estimates the prior (λ) from deterministic rules, u by random sampling and m by EM
+on two blockings (same birth date, then same name) so that EM learns "same person", not "same
+household". ``predict`` scores the candidate pairs of the blocking rules. Both run through a
+Splink database API: DuckDB in-process by default; any backend Splink supports (Spark for the
+scale-out) runs the same settings and the same trained parameters (``ModelParams``).
+
+The operating threshold is chosen without labels: the one that maximises the F1 the model
+expects from its own match probabilities (``expected_f1_threshold``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from territoria.identity.comparisons import COMPARISONS, Comparison
+
+# Candidate pairs: a pair is scored when one of these holds (a union of equi-joins).
+BLOCKING_RULES: tuple[str, ...] = (
+    "l.fullname = r.fullname",
+    "l.fn = r.gn1 AND l.gn1 = r.fn",
+    "l.dob = r.dob AND substr(l.fn, 1, 1) = substr(r.fn, 1, 1)",
+    "l.dob = r.dob AND l.gk = r.gk",
+    "l.bkey = r.bkey AND substr(l.gk, 1, 1) = substr(r.gk, 1, 1)",
+    "l.phone = r.phone",
+    "l.email = r.email",
+    "l.ident = r.ident",
+    "l.fn = r.fn AND l.pc = r.pc AND substr(l.gk, 1, 1) = substr(r.gk, 1, 1)",
+    "l.gk = r.gk AND l.pc = r.pc AND substr(l.fn, 1, 1) = substr(r.fn, 1, 1)",
+    "l.gk = r.gk AND l.bn = r.fn",
+    "l.gk = r.gk AND l.fn = r.bn",
+)
+# Pairs surely the same person, used to estimate the prior (λ) with an assumed recall.
+DETERMINISTIC_RULES: tuple[str, ...] = (
+    "l.fullname = r.fullname AND l.dob = r.dob",
+    "l.fullname = r.fullname AND l.phone = r.phone",
+    "l.fullname = r.fullname AND l.email = r.email",
+)
+DETERMINISTIC_RECALL = 0.7
+EM_BLOCKINGS: tuple[str, ...] = ("l.dob = r.dob", "l.fullname = r.fullname")
+U_MAX_PAIRS = 2e6
+EM_MAX_PAIRS = 2e6
+SCORE_FLOOR = 0.01  # pairs scored below this probability are not kept
+
+log = logging.getLogger(__name__)
+
+
+def splink_settings(link_type: str = "dedupe_only") -> dict[str, Any]:
+    """The Splink settings dictionary of Territoria's model (untrained)."""
+    return {
+        "link_type": link_type,
+        "unique_id_column_name": "unique_id",
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": rule} for rule in BLOCKING_RULES
+        ],
+        "comparisons": [_splink_comparison(c) for c in COMPARISONS],
+        "retain_intermediate_calculation_columns": False,
+        "retain_matching_columns": False,
+        "additional_columns_to_retain": [],
+    }
+
+
+def _splink_comparison(comparison: Comparison) -> dict[str, Any]:
+    levels = []
+    for level in comparison.levels:
+        entry: dict[str, Any] = {"sql_condition": level.sql, "label_for_charts": level.label}
+        if level.is_null:
+            entry["is_null_level"] = True
+        if level.tf_column:
+            entry["tf_adjustment_column"] = level.tf_column
+            entry["tf_adjustment_weight"] = 1.0
+            entry["disable_tf_exact_match_detection"] = True
+        levels.append(entry)
+    return {
+        "output_column_name": comparison.name,
+        "comparison_description": comparison.title,
+        "comparison_levels": levels,
+    }
+
+
+@dataclass(frozen=True)
+class LevelParams:
+    label: str
+    m: float
+    u: float
+    tf_column: str | None = None
+
+    @property
+    def weight(self) -> float:
+        """Match weight (log2 Bayes factor) of this level, before term frequencies."""
+        return math.log2(self.m / self.u)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """A trained model: the prior and each level's m and u, plus the full Splink settings."""
+
+    prior: float  # probability that two random records match
+    levels: dict[str, list[LevelParams | None]]  # comparison -> levels (None: null level)
+    threshold: float
+    review_band: tuple[float, float]
+    splink: dict[str, Any] = field(repr=False)
+
+    @property
+    def prior_weight(self) -> float:
+        return math.log2(self.prior / (1 - self.prior))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prior": self.prior,
+            "threshold": self.threshold,
+            "review_band": list(self.review_band),
+            "splink": self.splink,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelParams:
+        return from_splink(data["splink"], data["threshold"], tuple(data["review_band"]))
+
+
+def from_splink(
+    settings: dict[str, Any], threshold: float, review_band: tuple[float, float]
+) -> ModelParams:
+    levels: dict[str, list[LevelParams | None]] = {}
+    for comp in settings["comparisons"]:
+        out: list[LevelParams | None] = []
+        for level in comp["comparison_levels"]:
+            if level.get("is_null_level"):
+                out.append(None)
+                continue
+            out.append(
+                LevelParams(
+                    label=level.get("label_for_charts", level["sql_condition"]),
+                    m=_bounded(level.get("m_probability")),
+                    u=_bounded(level.get("u_probability")),
+                    tf_column=level.get("tf_adjustment_column"),
+                )
+            )
+        levels[comp["output_column_name"]] = out
+    prior = float(settings.get("probability_two_random_records_match", 1e-4))
+    return ModelParams(prior, levels, threshold, review_band, settings)
+
+
+def _bounded(p: float | None) -> float:
+    if p is None:
+        return 0.5
+    return min(max(float(p), 1e-9), 1.0)
+
+
+def train(linker: Any, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Estimate λ, u and m on ``linker`` (a Splink Linker); returns the trained settings."""
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    progress("probabilité a priori")
+    linker.training.estimate_probability_two_random_records_match(
+        list(DETERMINISTIC_RULES), recall=DETERMINISTIC_RECALL
+    )
+    progress("probabilités u (paires au hasard)")
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=1)
+    for rule in EM_BLOCKINGS:
+        progress(f"probabilités m (EM sur {rule})")
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
+        )
+    settings: dict[str, Any] = linker.misc.save_model_to_json()
+    return settings
+
+
+def expected_f1_threshold(probabilities: pa.Array, floor: float = 0.5) -> float:
+    """The threshold that maximises the F1 expected from calibrated match probabilities.
+
+    Without labels, each scored pair counts as ``p`` of a true match: at threshold ``t`` the
+    expected true positives are the sum of ``p`` over pairs at or above ``t``, the expected
+    positives all true matches (the sum of every ``p``). The result is never below ``floor``.
+    """
+    import pyarrow.compute as pc
+
+    ordered = pc.array_sort_indices(probabilities, order="descending")
+    values = pc.take(probabilities, ordered).cast(pa.float64())
+    if len(values) == 0:
+        return floor
+    expected_true = pc.sum(values).as_py()
+    tp = pc.cumulative_sum(values)
+    predicted = pa.array(range(1, len(values) + 1), pa.float64())
+    f1 = pc.divide(pc.multiply(tp, 2.0), pc.add(predicted, expected_true))
+    best = values[pc.index(f1, pc.max(f1)).as_py()].as_py()
+    return max(float(best), floor)
