@@ -18,6 +18,7 @@ from territoria.backends.base import (
 )
 from territoria.backends.stage_query import ReaderSpec, StagePlan
 from territoria.backends.staging import StageResult, stage_file
+from territoria.backends.tables import TableDB
 from territoria.backends.validation_sql import FieldPlan
 from territoria.core.config import WorkspaceConfig
 
@@ -31,6 +32,7 @@ __all__ = [
     "StageResult",
     "StagedLoad",
     "Store",
+    "TableDB",
     "as_duplicate",
     "claim_staging",
     "open_store",

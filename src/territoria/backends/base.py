@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from territoria.backends.tables import TableDB
 from territoria.core.types import LoadStatus
 
 
@@ -189,6 +190,10 @@ class Store(ABC):
             return pa.table({})
         # Loads may differ in columns (kept extras, a contract that evolved): union them.
         return pa.concat_tables(tables, promote_options="permissive")
+
+    @abstractmethod
+    def tables(self) -> TableDB:
+        """The SQL session on the workspace's own tables (resident index, …)."""
 
     @abstractmethod
     def recover(self) -> int:

@@ -37,6 +37,7 @@ from territoria.backends.base import (
     as_duplicate,
     staging_in_use,
 )
+from territoria.backends.tables import SQLiteTables, TableDB
 from territoria.backends.validation_sql import quote_ident, quote_literal
 from territoria.core.errors import StoreError
 from territoria.core.faults import fault_point
@@ -77,6 +78,7 @@ class EmbeddedStore(Store):
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._tables: SQLiteTables | None = None
         for sub in ("raw", "quarantine", "staging"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         catalog = root / "catalog.sqlite"
@@ -259,7 +261,15 @@ class EmbeddedStore(Store):
         listing = ", ".join(quote_literal(str(p)) for p in files)
         return f"read_parquet([{listing}], union_by_name=true, filename={quote_ident('_file')})"
 
+    def tables(self) -> TableDB:
+        if self._tables is None:
+            self._tables = SQLiteTables(self.root / "tables.sqlite")
+        return self._tables
+
     def close(self) -> None:
+        if self._tables is not None:
+            self._tables.close()
+            self._tables = None
         self._db.close()
 
 

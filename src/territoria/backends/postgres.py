@@ -27,6 +27,7 @@ from territoria.backends.base import (
     as_duplicate,
     staging_in_use,
 )
+from territoria.backends.tables import PostgresTables, TableDB
 from territoria.backends.validation_sql import quote_literal
 from territoria.core.errors import StoreError
 from territoria.core.faults import fault_point
@@ -304,6 +305,9 @@ class PostgresStore(Store):
                 shutil.rmtree(child, ignore_errors=True)
                 removed += 1
         return removed
+
+    def tables(self) -> TableDB:
+        return PostgresTables(self._conn)
 
     def drop_schema(self) -> None:
         """Remove the whole schema (tests and ``territoria`` reset only)."""

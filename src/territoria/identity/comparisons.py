@@ -215,7 +215,9 @@ def _exact(name: str, col: str, title: str, what: str) -> Comparison:
         name,
         title,
         (
-            Level(f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True),
+            Level(
+                f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True
+            ),
             Level(f"même {what}", f"{col}_l = {col}_r", _eq(col)),
             Level(f"{what} différent", "ELSE", lambda a, b: True),
         ),

@@ -169,7 +169,22 @@ def train(linker: Any, progress: Callable[[str], None] = lambda _: None) -> dict
             rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
         )
     settings: dict[str, Any] = linker.misc.save_model_to_json()
+    _fill_defaults(settings, linker)
     return settings
+
+
+def _fill_defaults(settings: dict[str, Any], linker: Any) -> None:
+    """Write the m and u Splink uses for levels training could not estimate (its defaults,
+    or 1e-6 for a level never observed), so that the saved model scores exactly as Splink."""
+    trained = linker._settings_obj.comparisons  # Splink 5.0 internals (pinned)
+    for comp, live in zip(settings["comparisons"], trained, strict=True):
+        for level, live_level in zip(
+            comp["comparison_levels"], live.comparison_levels, strict=True
+        ):
+            if level.get("is_null_level"):
+                continue
+            level["m_probability"] = float(live_level.m_probability)
+            level["u_probability"] = float(live_level.u_probability)
 
 
 def expected_f1_threshold(probabilities: pa.Array, floor: float = 0.5) -> float:

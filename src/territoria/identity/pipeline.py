@@ -81,20 +81,23 @@ def link_mentions(
     same: Iterable[tuple[str, str]] = (),
     different: Iterable[tuple[str, str]] = (),
     settings: dict[str, Any] | None = None,
+    threshold: float | None = None,
     connection: Any = None,
     progress: Progress = lambda _: None,
 ) -> LinkResult:
     """Persons among ``mentions`` (``MENTION_SCHEMA``): train without labels, score, cluster.
 
     ``same`` and ``different`` are agents' decisions on pairs of mention ids; ``settings`` a
-    trained model to reuse instead of training a new one.
+    trained model to reuse instead of training a new one, with its ``threshold`` (by default
+    the threshold is chosen without labels, see ``expected_f1_threshold``).
     """
     timer = _Timer(progress)
     progress("normalisation des noms, dates et adresses")
     features = build_features(mentions)
     timer.lap("standardise")
     pairs, trained = score_pairs(features, settings, connection, progress, timer)
-    threshold = expected_f1_threshold(pairs.column("match_probability"))
+    if threshold is None:
+        threshold = expected_f1_threshold(pairs.column("match_probability"))
     params = from_splink(trained, threshold, REVIEW_BAND)
     progress("regroupement en personnes")
     clustering = cluster_pairs(
