@@ -41,7 +41,7 @@ class TableDB(ABC):
             if statement.strip():
                 self.execute(statement)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most sessions have nothing to free
         """Release the session (the store owns shared connections)."""
 
 
@@ -67,7 +67,9 @@ class SQLiteTables(TableDB):
         return [tuple(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+        )
         cur = self._db.executemany(sql, (tuple(r) for r in rows))
         return max(cur.rowcount, 0)
 
@@ -112,9 +114,10 @@ class PostgresTables(TableDB):
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         count = 0
-        with self._conn.cursor() as cur, cur.copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        ) as copy:
+        with (
+            self._conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(tuple(row))
                 count += 1

@@ -33,6 +33,7 @@ class Clustering:
     labels: dict[str, str]  # unique_id -> cluster id (the smallest member id)
     merges: list[Merge] = field(default_factory=list)
     refused: int = 0  # merges refused because of a conflict
+    ambiguous: dict[str, tuple[str, str]] = field(default_factory=dict)  # record -> two rivals
 
 
 class _Groups:
@@ -71,14 +72,20 @@ def cluster(
     """
     groups = _Groups(ids)
     cannot = {frozenset(p) for p in different}
-    result = Clustering(labels={})
+    same = list(same)
+    decided = {x for pair in same for x in pair}
+    kept = [p for p in pairs if p[2] >= threshold]
+    result = Clustering(labels={}, ambiguous=ambiguous_records(kept, rows, decided))
     for a, b in same:
         if a in groups.parent and b in groups.parent:
             ra, rb = groups.find(a), groups.find(b)
             if ra != rb:
                 groups.union(ra, rb)
                 result.merges.append(Merge(a, b, 1.0, by_decision=True))
-    ordered = sorted((p for p in pairs if p[2] >= threshold), key=lambda p: (-p[2], p[0], p[1]))
+    ordered = sorted(
+        (p for p in kept if p[0] not in result.ambiguous and p[1] not in result.ambiguous),
+        key=lambda p: (-p[2], p[0], p[1]),
+    )
     for a, b, probability in ordered:
         ra, rb = groups.find(a), groups.find(b)
         if ra == rb:
@@ -94,6 +101,40 @@ def cluster(
             result.labels[m] = label
         del root
     return result
+
+
+def ambiguous_records(
+    pairs: Iterable[tuple[str, str, float]], rows: Mapping[str, Row], decided: set[str]
+) -> dict[str, tuple[str, str]]:
+    """Records that match two records which cannot be one person, and conflict with neither.
+
+    A water contract in the name of "Jean MARTIN", with no birth date, at the address where
+    Jean MARTIN born in 1961 and Jean MARTIN born in 1990 both live, could be either's: it is
+    left unlinked (its own person) and sent to review rather than guessed, so that no person
+    ever gathers the father's and the son's records. Agents' decisions settle it.
+    """
+    neighbours: dict[str, list[str]] = {}
+    for a, b, _p in pairs:
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    out: dict[str, tuple[str, str]] = {}
+    for x, near in neighbours.items():
+        if x in decided or len(near) < 2:
+            continue
+        rx = rows[x]
+        fits = [y for y in near if conflict_reason(rx, rows[y]) is None]
+        rivals = _first_conflict(fits, rows)
+        if rivals is not None:
+            out[x] = rivals
+    return out
+
+
+def _first_conflict(candidates: list[str], rows: Mapping[str, Row]) -> tuple[str, str] | None:
+    for i, y in enumerate(candidates):
+        for z in candidates[i + 1 :]:
+            if conflict_reason(rows[y], rows[z]):
+                return (y, z)
+    return None
 
 
 def _incompatible(

@@ -82,7 +82,7 @@ def _prefix(a: Row, b: Row) -> bool:
     x, y = a["gk"], b["gk"]
     if x is None or y is None:
         return False
-    return x.startswith(y + " ") or y.startswith(x + " ")
+    return bool(x.startswith(y + " ") or y.startswith(x + " "))
 
 
 def _cross_family(a: Row, b: Row) -> bool:

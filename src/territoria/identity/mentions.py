@@ -108,9 +108,7 @@ def source_mentions(contract: SourceContract, raw: pa.Table) -> tuple[pa.Table, 
     parts = []
     for person in link.persons:
         columns: dict[str, pa.Array | pa.ChunkedArray] = {
-            "mention_id": pc.binary_join_element_wise(
-                contract.id, record_ids, person.slot, "|"
-            ),
+            "mention_id": pc.binary_join_element_wise(contract.id, record_ids, person.slot, "|"),
             "source": pa.array([contract.id] * n, pa.string()),
             "record_id": record_ids,
             "slot": pa.array([person.slot] * n, pa.string()),
@@ -120,7 +118,7 @@ def source_mentions(contract: SourceContract, raw: pa.Table) -> tuple[pa.Table, 
             if field is not None and field in raw.column_names:
                 columns[role] = _text(raw.column(field))
             else:
-                columns[role] = dwelling.get(role, empty)
+                columns[role] = dwelling.get(role, empty)  # type: ignore[call-overload]
         table = pa.table(columns, schema=MENTION_SCHEMA)
         parts.append(table.filter(_has_name(table)))
     mentions = _latest_per_id(pa.concat_tables(parts))
@@ -131,7 +129,9 @@ def source_mentions(contract: SourceContract, raw: pa.Table) -> tuple[pa.Table, 
 
 def _has_name(table: pa.Table) -> pa.ChunkedArray:
     def filled(col: str) -> pa.ChunkedArray:
-        return pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table[col])), 0), False)
+        return pc.fill_null(
+            pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(table[col])), 0), False
+        )
 
     return pc.or_(pc.or_(filled("family_name"), filled("full_name")), filled("given_name"))
 
@@ -145,7 +145,9 @@ def _latest_per_id(table: pa.Table) -> pa.Table:
     return table.take(sorted(last.values()))
 
 
-def _relations(contract: SourceContract, record_ids: list[str | None], present: set[str]) -> pa.Table:
+def _relations(
+    contract: SourceContract, record_ids: list[str | None], present: set[str]
+) -> pa.Table:
     a, b, kinds = [], [], []
     for rel in contract.linkage.relationships:
         for rid in dict.fromkeys(record_ids):

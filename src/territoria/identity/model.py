@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,21 +22,69 @@ import pyarrow as pa
 
 from territoria.identity.comparisons import COMPARISONS, Comparison
 
+
+@dataclass(frozen=True)
+class Key:
+    """A column, or its first ``prefix`` characters, on one side of a blocking equality."""
+
+    column: str
+    prefix: int | None = None
+
+    def sql(self, side: str) -> str:
+        ref = f"{side}.{self.column}"
+        return f"substr({ref}, 1, {self.prefix})" if self.prefix else ref
+
+    def value(self, row: Mapping[str, Any]) -> Any:
+        value = row.get(self.column)
+        if value is None or not self.prefix:
+            return value
+        return str(value)[: self.prefix]
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """Pairs where every ``left`` key of one record equals the ``right`` key of the other."""
+
+    equalities: tuple[tuple[Key, Key], ...]
+
+    @property
+    def sql(self) -> str:
+        return " AND ".join(f"{a.sql('l')} = {b.sql('r')}" for a, b in self.equalities)
+
+    @property
+    def symmetric(self) -> bool:
+        return all(a == b for a, b in self.equalities)
+
+    def mirrored(self) -> BlockingRule:
+        return BlockingRule(tuple((b, a) for a, b in self.equalities))
+
+
+def _rule(*pairs: tuple[str, str] | str, prefix: Mapping[str, int] | None = None) -> BlockingRule:
+    prefix = prefix or {}
+    equalities = []
+    for pair in pairs:
+        a, b = (pair, pair) if isinstance(pair, str) else pair
+        equalities.append((Key(a, prefix.get(a)), Key(b, prefix.get(b))))
+    return BlockingRule(tuple(equalities))
+
+
+_INITIAL = {"fn": 1, "gk": 1}
 # Candidate pairs: a pair is scored when one of these holds (a union of equi-joins).
-BLOCKING_RULES: tuple[str, ...] = (
-    "l.fullname = r.fullname",
-    "l.fn = r.gn1 AND l.gn1 = r.fn",
-    "l.dob = r.dob AND substr(l.fn, 1, 1) = substr(r.fn, 1, 1)",
-    "l.dob = r.dob AND l.gk = r.gk",
-    "l.bkey = r.bkey AND substr(l.gk, 1, 1) = substr(r.gk, 1, 1)",
-    "l.phone = r.phone",
-    "l.email = r.email",
-    "l.ident = r.ident",
-    "l.fn = r.fn AND l.pc = r.pc AND substr(l.gk, 1, 1) = substr(r.gk, 1, 1)",
-    "l.gk = r.gk AND l.pc = r.pc AND substr(l.fn, 1, 1) = substr(r.fn, 1, 1)",
-    "l.gk = r.gk AND l.bn = r.fn",
-    "l.gk = r.gk AND l.fn = r.bn",
+BLOCKING: tuple[BlockingRule, ...] = (
+    _rule("fullname"),
+    _rule(("fn", "gn1"), ("gn1", "fn")),
+    _rule("dob", "fn", prefix=_INITIAL),
+    _rule("dob", "gk"),
+    _rule("bkey", "gk", prefix=_INITIAL),
+    _rule("phone"),
+    _rule("email"),
+    _rule("ident"),
+    BlockingRule(((Key("fn"), Key("fn")), (Key("pc"), Key("pc")), (Key("gk", 1), Key("gk", 1)))),
+    BlockingRule(((Key("gk"), Key("gk")), (Key("pc"), Key("pc")), (Key("fn", 1), Key("fn", 1)))),
+    _rule("gk", ("bn", "fn")),
+    _rule("gk", ("fn", "bn")),
 )
+BLOCKING_RULES: tuple[str, ...] = tuple(rule.sql for rule in BLOCKING)
 # Pairs surely the same person, used to estimate the prior (λ) with an assumed recall.
 DETERMINISTIC_RULES: tuple[str, ...] = (
     "l.fullname = r.fullname AND l.dob = r.dob",

@@ -27,7 +27,7 @@ from territoria.identity.model import (
     train,
 )
 
-REVIEW_BAND = (0.2, 0.95)
+REVIEW_BAND = (0.2, 0.8)
 PAIR_SCHEMA = pa.schema(
     [
         ("unique_id_l", pa.string()),

@@ -176,7 +176,9 @@ class Registry:
 
     def features(self) -> pa.Table:
         rows = self.db.query(f"SELECT {', '.join(FEATURE_COLUMNS)} FROM id_features")
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in FEATURE_COLUMNS]
+        columns: list[Sequence[Any]] = (
+            list(zip(*rows, strict=True)) if rows else [() for _ in FEATURE_COLUMNS]
+        )
         return pa.table(
             {
                 name: pa.array(list(col), FEATURE_SCHEMA.field(name).type)
@@ -184,6 +186,14 @@ class Registry:
             },
             schema=FEATURE_SCHEMA,
         )
+
+    def feature_rows(self, mentions: Sequence[str]) -> dict[str, dict[str, Any]]:
+        marks = ", ".join("?" for _ in mentions)
+        rows = self.db.query(
+            f"SELECT {', '.join(FEATURE_COLUMNS)} FROM id_features WHERE unique_id IN ({marks})",
+            list(mentions),
+        )
+        return {str(r[0]): dict(zip(FEATURE_COLUMNS, r, strict=True)) for r in rows}
 
     # -- runs and models -------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ class Explanation:
         """The waterfall as text: one line per field, then the total."""
         lines = [f"a priori (deux fiches au hasard) : {self.prior_weight:+.1f} bits"]
         for e in self.evidence:
-            tf = f" (dont fréquence du nom {e.tf_weight:+.1f})" if e.tf_weight else ""
+            tf = f" (dont rareté de la valeur {e.tf_weight:+.1f})" if e.tf_weight else ""
             values = f" — « {e.left} » / « {e.right} »" if e.left or e.right else ""
             lines.append(f"{e.title} : {e.level}, {e.weight:+.1f} bits{tf}{values}")
         lines.append(
@@ -119,7 +119,7 @@ def probability(weight: float) -> float:
         return 1.0
     if weight < -60:
         return 0.0
-    odds = 2.0**weight
+    odds: float = 2.0**weight
     return odds / (1 + odds)
 
 

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from territoria.backends import Store
 from territoria.core.contract import SourceContract
+from territoria.core.errors import TerritoriaError
 from territoria.identity.cluster import Merge
 from territoria.identity.comparisons import conflict_reason
+from territoria.identity.evaluate import EvaluationReport, evaluate_against_truth
 from territoria.identity.households import household_labels
 from territoria.identity.keys import assign_keys, groups_of
 from territoria.identity.mentions import read_workspace_mentions
+from territoria.identity.model import ModelParams
 from territoria.identity.pipeline import LinkResult, link_mentions
-from territoria.identity.registry import Event, Registry, split_decisions
-from territoria.identity.scoring import TermFrequencies, explain, tf_columns
+from territoria.identity.registry import Event, Registry, ordered, split_decisions
+from territoria.identity.scoring import Explanation, TermFrequencies, explain, tf_columns
 
 Progress = Callable[[str], None]
 MAX_REVIEWS = 5_000
@@ -46,6 +50,35 @@ class LinkReport:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def lines_fr(self) -> list[str]:
+        """The report in French, for the terminal."""
+        e = self.events
+        lines = [
+            f"Fiches de personnes reliées : {self.mentions:,}".replace(",", " "),
+            f"Personnes : {self.persons:,} (dont {self.multi_record_persons:,} connues de "
+            "plusieurs fiches)".replace(",", " "),
+            f"Ménages : {self.households:,}".replace(",", " "),
+            f"Modèle : version {self.model_version}"
+            + (" (entraîné à l'instant, sans étiquettes)" if self.trained else " (réutilisé)")
+            + f", seuil de décision {self.threshold:.2f}",
+            f"Rapprochements refusés pour incompatibilité (jumeaux, parent et enfant…) : "
+            f"{self.refused_merges}",
+            f"Paires incertaines en attente de revue : {self.pending_reviews} "
+            "(« territoria identity review »)",
+            "Clés : "
+            + ", ".join(
+                f"{n} {label}"
+                for key, label in (
+                    ("person_created", "personnes créées"),
+                    ("person_attached", "fiches rattachées"),
+                    ("person_merged", "fusions"),
+                    ("person_split", "séparations"),
+                )
+                if (n := e.get(key))
+            ),
+        ]
+        return lines
 
 
 def link_workspace(
@@ -153,33 +186,139 @@ def _merge_reasons(
 
 
 def review_pairs(result: LinkResult) -> list[tuple[str, str, float, dict[str, Any]]]:
-    """Pairs in the uncertain band, each with its field-by-field explanation.
+    """Pairs for clerical review, each with its field-by-field explanation.
 
-    Pairs that a hard conflict separates (twins, parent and child, two persons of one record)
-    are not uncertain and are left out.
+    The uncertain band of probabilities, and the pairs of each ambiguous record (one that
+    fits two persons who cannot be one). Pairs a hard conflict separates (twins, parent and
+    child, two persons of one record) are not uncertain and are left out.
     """
     low, high = result.params.review_band
-    pairs = result.pairs.filter(
-        pa.compute.and_(
-            pa.compute.greater_equal(result.pairs["match_probability"], low),
-            pa.compute.less(result.pairs["match_probability"], high),
-        )
-    )
-    if pairs.num_rows == 0:
+    ambiguous = {
+        ordered_pair
+        for x, rivals in result.clustering.ambiguous.items()
+        for ordered_pair in (ordered(x, rivals[0]), ordered(x, rivals[1]))
+    }
+    candidates = []
+    for a, b, p in zip(
+        result.pairs["unique_id_l"].to_pylist(),
+        result.pairs["unique_id_r"].to_pylist(),
+        result.pairs["match_probability"].to_pylist(),
+        strict=True,
+    ):
+        pair = ordered(a, b)
+        if low <= p < high or pair in ambiguous:
+            candidates.append((*pair, p, pair in ambiguous))
+    if not candidates:
         return []
-    wanted = set(pairs["unique_id_l"].to_pylist()) | set(pairs["unique_id_r"].to_pylist())
+    wanted = {x for c in candidates for x in c[:2]}
     rows = {r["unique_id"]: r for r in result.features.to_pylist() if r["unique_id"] in wanted}
     tf = TermFrequencies.from_features(result.features, tf_columns(result.params))
     out = []
-    for a, b, p in zip(
-        pairs["unique_id_l"].to_pylist(),
-        pairs["unique_id_r"].to_pylist(),
-        pairs["match_probability"].to_pylist(),
-        strict=True,
-    ):
+    for a, b, p, is_ambiguous in candidates:
         if conflict_reason(rows[a], rows[b]) is not None:
             continue
-        left, right = (a, b) if a <= b else (b, a)
-        out.append((left, right, p, explain(result.params, tf, rows[left], rows[right]).as_dict()))
-    out.sort(key=lambda r: abs(r[2] - 0.5))
+        explanation = explain(result.params, tf, rows[a], rows[b]).as_dict()
+        if is_ambiguous:
+            explanation["motif"] = (
+                "fiche compatible avec deux personnes différentes : laissée à part en attendant "
+                "la décision d'un agent"
+            )
+        out.append((a, b, p, explanation))
+    out.sort(key=lambda r: (r[3].get("motif") is None, abs(r[2] - 0.5)))
     return out[:MAX_REVIEWS]
+
+
+def identity_status(store: Store) -> dict[str, Any]:
+    """Counts, the last run and the model in service (``territoria identity status``)."""
+    registry = Registry(store.tables())
+    counts = registry.counts()
+    run = registry.last_run()
+    model = registry.model()
+    info: dict[str, Any] = {"counts": counts, "last_run": run, "model": None, "lines": []}
+    if model is not None:
+        version, params, evaluation = model
+        info["model"] = {
+            "version": version,
+            "threshold": params["threshold"],
+            "review_band": params["review_band"],
+            "prior": params["prior"],
+            "evaluation": evaluation,
+        }
+    if run is None:
+        return info
+    lines = [
+        ("Fiches reliées", f"{counts['mentions']:,}".replace(",", " ")),
+        ("Personnes", f"{counts['persons']:,}".replace(",", " ")),
+        ("Ménages", f"{counts['households']:,}".replace(",", " ")),
+        ("Revues en attente", str(counts["pending_reviews"])),
+        ("Décisions d'agents", str(counts["decisions"])),
+        ("Événements de clés", f"{counts['events']:,}".replace(",", " ")),
+        ("Dernière liaison", f"{run['finished_at']} ({run['run_id']})"),
+    ]
+    if info["model"]:
+        m = info["model"]
+        lines.append(
+            (
+                "Modèle en service",
+                f"version {m['version']}, seuil {m['threshold']:.2f}, "
+                f"revue entre {m['review_band'][0]:.0%} et {m['review_band'][1]:.0%}",
+            )
+        )
+        if m["evaluation"]:
+            persons = m["evaluation"]["persons"]
+            lines.append(
+                (
+                    "Dernière évaluation",
+                    f"F1 par paires {persons['f1']:.4f} "
+                    f"(précision {persons['precision']:.4f}, rappel {persons['recall']:.4f})",
+                )
+            )
+    info["lines"] = lines
+    return info
+
+
+def evaluate_workspace(store: Store, truth_dir: Path) -> EvaluationReport:
+    """Score the index's persons and households against a sandbox truth folder; the figures
+    are kept with the model in service."""
+    registry = Registry(store.tables())
+    rows = registry.db.query(
+        "SELECT mention_id, person_key, household_key, source FROM id_mentions"
+    )
+    if not rows:
+        raise TerritoriaError(
+            "l'index des résidents est vide",
+            code="index_empty",
+            hint="lancez d'abord « territoria link »",
+        )
+    ids, persons, households, sources = (list(c) for c in zip(*rows, strict=True))
+    report = evaluate_against_truth(
+        pa.table({"unique_id": ids, "entity": persons}),
+        pa.table({"unique_id": ids, "entity": households}),
+        truth_dir,
+        pa.table({"unique_id": ids, "source": sources}),
+    )
+    model = registry.model()
+    if model is not None:
+        registry.set_model_evaluation(model[0], report.as_dict())
+    return report
+
+
+def explain_pair(store: Store, a: str, b: str) -> Explanation:
+    """Field-by-field explanation of two indexed records with the model in service."""
+    registry = Registry(store.tables())
+    model = registry.model()
+    if model is None:
+        raise TerritoriaError(
+            "aucun modèle : lancez d'abord « territoria link »", code="index_empty"
+        )
+    params = ModelParams.from_dict(model[1])
+    rows = registry.feature_rows([a, b])
+    for mention in (a, b):
+        if mention not in rows:
+            raise TerritoriaError(
+                f"fiche inconnue de l'index : {mention}",
+                code="mention_unknown",
+                expected="source|identifiant|rôle, comme dans « territoria identity review »",
+            )
+    tf = TermFrequencies.from_features(registry.features(), tf_columns(params))
+    return explain(params, tf, rows[a], rows[b])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from territoria.interfaces.cli import contracts, demo, ingest, workspace
+from territoria.interfaces.cli import contracts, demo, identity, ingest, workspace
 from territoria.interfaces.cli.sandbox import app as sandbox_app
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.command("ingest")(ingest.ingest)
 app.command("loads")(ingest.loads)
 app.command("quarantine")(ingest.quarantine)
 app.command("report")(workspace.report)
+app.command("link")(identity.link)
+app.add_typer(identity.app, name="identity")
 app.add_typer(
     sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria."
 )

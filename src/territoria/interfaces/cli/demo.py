@@ -11,6 +11,7 @@ from territoria.backends import open_store
 from territoria.core.config import init_workspace
 from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
+from territoria.interfaces.cli.identity import link
 from territoria.interfaces.cli.ingest import print_outcomes, run_loads
 from territoria.interfaces.cli.workspace import report
 from territoria.sandbox import generate
@@ -33,11 +34,11 @@ def demo(
         config = init_workspace(directory, name="Métropole fictive (bac à sable)")
         sandbox_dir = directory / "sandbox"
         if not (sandbox_dir / "manifest.json").exists():
-            console.print(f"[bold]1/3[/] Génération du territoire fictif ({population} habitants)…")
+            console.print(f"[bold]1/4[/] Génération du territoire fictif ({population} habitants)…")
             generate(population=population, seed=seed, out=sandbox_dir, progress=True)
         else:
-            console.print(f"[bold]1/3[/] Territoire fictif déjà généré dans {sandbox_dir}.")
-        console.print("[bold]2/3[/] Chargement des sources (contrôle des contrats)…")
+            console.print(f"[bold]1/4[/] Territoire fictif déjà généré dans {sandbox_dir}.")
+        console.print("[bold]2/4[/] Chargement des sources (contrôle des contrats)…")
         store = open_store(config)
         try:
             outcomes = run_loads(
@@ -46,13 +47,17 @@ def demo(
         finally:
             store.close()
         print_outcomes(outcomes)
-        console.print("[bold]3/3[/] Bilan")
+        console.print("[bold]3/4[/] Bilan des chargements")
     report(workspace=directory, as_json=False)
+    console.print("[bold]4/4[/] Index des résidents (liaison des personnes et des ménages)…")
+    link(workspace=directory)
     console.print(
         "\nPour aller plus loin :\n"
         f"  territoria loads -w {directory}                  # registre des chargements\n"
         f"  territoria quarantine waste_lifts -w {directory}  # lignes rejetées et raisons\n"
         f"  territoria contracts show ccas_aid -w {directory} # un contrat de source\n"
+        f"  territoria identity review -w {directory}        # paires incertaines à trancher\n"
+        f"  territoria identity evaluate --truth {sandbox_dir / 'truth'} -w {directory}\n"
         f"  (vérité terrain du territoire fictif : {sandbox_dir / 'truth'})",
         highlight=False,
     )
