@@ -29,6 +29,7 @@ class Level:
     test: Test
     is_null: bool = False
     tf_column: str | None = None
+    fixed_m: float | None = None  # m set from domain knowledge instead of estimated by EM
 
 
 @dataclass(frozen=True)
@@ -204,30 +205,36 @@ ADDRESS = Comparison(
             "street_l = street_r AND (pc_l = pc_r OR commune_l = commune_r)",
             _all(_eq("street"), _any(_eq("pc"), _eq("commune"))),
         ),
-        Level("même code postal seulement", "pc_l = pc_r", _eq("pc")),
+        Level(
+            "même code postal, adresse incomplète",
+            "pc_l = pc_r AND (bkey_l IS NULL OR bkey_r IS NULL)",
+            lambda a, b: _eq("pc")(a, b) and (a["bkey"] is None or b["bkey"] is None),
+        ),
+        Level("même code postal, voies différentes", "pc_l = pc_r", _eq("pc")),
         Level("adresses différentes", "ELSE", lambda a, b: True),
     ),
 )
 
 
-def _exact(name: str, col: str, title: str, what: str) -> Comparison:
+def _exact(name: str, col: str, title: str, what: str, m_same: float) -> Comparison:
+    """Same value or not, with ``m`` fixed: on small territories EM can see no true pair with
+    two different phone numbers and drive that level's m to zero, which Splink refuses; the
+    share of true pairs that agree is domain knowledge (people change numbers, share one)."""
     return Comparison(
         name,
         title,
         (
-            Level(
-                f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True
-            ),
-            Level(f"même {what}", f"{col}_l = {col}_r", _eq(col)),
-            Level(f"{what} différent", "ELSE", lambda a, b: True),
+            Level(f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True),
+            Level(f"même {what}", f"{col}_l = {col}_r", _eq(col), fixed_m=m_same),
+            Level(f"{what} différent", "ELSE", lambda a, b: True, fixed_m=1 - m_same),
         ),
     )
 
 
-PHONE = _exact("phone", "phone", "Téléphone", "téléphone")
-EMAIL = _exact("email", "email", "Courriel", "courriel")
-SEX = _exact("sex", "sex", "Sexe", "sexe")
-IDENTIFIER = _exact("identifier", "ident", "Identifiant", "identifiant")
+PHONE = _exact("phone", "phone", "Téléphone", "téléphone", m_same=0.9)
+EMAIL = _exact("email", "email", "Courriel", "courriel", m_same=0.85)
+SEX = _exact("sex", "sex", "Sexe", "sexe", m_same=0.98)
+IDENTIFIER = _exact("identifier", "ident", "Identifiant", "identifiant", m_same=0.98)
 
 COMPARISONS: tuple[Comparison, ...] = (NAME, BIRTH_DATE, ADDRESS, PHONE, EMAIL, SEX, IDENTIFIER)
 

@@ -19,7 +19,8 @@ By convention, precision is 1.0 when nothing is predicted (no pair, no cluster) 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from contextlib import closing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,15 +180,75 @@ def _pairs_by_source(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, int]
     """For each source, pairs sharing ``key`` with at least one record of that source.
 
     In a group of ``n`` records, ``s`` of them from the source, that is every pair but those
-    between the ``n - s`` others.
+    between the ``n - s`` others. Singleton groups have no pair: they are dropped first.
     """
     rows = con.execute(f"""
-        WITH g AS (SELECT {key}, source, count(*) AS s FROM joined GROUP BY ALL),
-             t AS (SELECT {key}, sum(s) AS n FROM g GROUP BY ALL)
+        WITH g AS (SELECT count(*) AS n, list(source) AS sources FROM joined
+                   GROUP BY {key} HAVING count(*) > 1)
         SELECT source, sum(n * (n - 1) // 2 - (n - s) * (n - s - 1) // 2)
-        FROM g JOIN t USING ({key}) WHERE source IS NOT NULL GROUP BY source
+        FROM (SELECT n, unnest(map_entries(list_histogram(sources)), recursive := true)
+              FROM g) AS t(n, source, s)
+        WHERE source IS NOT NULL GROUP BY source
     """).fetchall()
     return {str(source): int(count) for source, count in rows}
+
+
+# ---------------------------------------------------------------- metrics on a connection
+
+
+def _pairwise(con: duckdb.DuckDBPyConnection, between: tuple[str, str] | None = None) -> Metrics:
+    if between is None:
+        true, pred, correct = (_pairs(con, key) for key in (_TRUE, _PREDICTED, _BOTH))
+    else:
+        true, pred, correct = (_pairs_between(con, k, *between) for k in (_TRUE, _PREDICTED, _BOTH))
+    return Metrics.from_counts(true, pred, correct)
+
+
+def _by_source(con: duckdb.DuckDBPyConnection) -> dict[str, Metrics]:
+    true, pred, both = (_pairs_by_source(con, key) for key in (_TRUE, _PREDICTED, _BOTH))
+    sources = [
+        str(row[0])
+        for row in con.execute(
+            "SELECT DISTINCT source FROM joined WHERE source IS NOT NULL ORDER BY source"
+        ).fetchall()
+    ]
+    return {s: Metrics.from_counts(true.get(s, 0), pred.get(s, 0), both.get(s, 0)) for s in sources}
+
+
+def _clusters(con: duckdb.DuckDBPyConnection) -> Metrics:
+    # A predicted cluster is exact when it holds one true entity, with all of its records.
+    # (Joining the three group-size tables at once on ``n = n`` hangs DuckDB 2.0.1.)
+    exact, n_true, n_pred = (
+        int(v)
+        for v in _first(
+            con,
+            """WITH b AS (SELECT pred, truth, count(*) AS n FROM joined GROUP BY pred, truth),
+                p AS (SELECT any_value(truth) AS truth, sum(n) AS n FROM b
+                      GROUP BY pred HAVING count(*) = 1),
+                t AS (SELECT truth, sum(n) AS n FROM b GROUP BY truth)
+           SELECT (SELECT count(*) FROM p JOIN t ON p.truth = t.truth WHERE p.n = t.n),
+                  (SELECT count(*) FROM t), (SELECT count(DISTINCT pred) FROM b)""",
+        )
+    )
+    return Metrics.from_counts(n_true, n_pred, exact, unit="clusters")
+
+
+def _merges(con: duckdb.DuckDBPyConnection, households: pa.Table) -> list[tuple[str, list[str]]]:
+    _require(households, ("unique_id", "entity"), "des ménages")
+    con.register("households_in", households.select(["unique_id", "entity"]))
+    rows = con.execute("""
+        WITH mixed AS (SELECT pred FROM joined GROUP BY pred HAVING min(truth) <> max(truth)),
+        m AS (
+            SELECT j.pred, j.truth AS person, NULLIF(CAST(h.entity AS VARCHAR), '') AS hh
+            FROM joined j SEMI JOIN mixed USING (pred) JOIN households_in h USING (unique_id)
+            WHERE NOT starts_with(j.truth, chr(0))),
+        bad AS (SELECT pred, hh FROM m WHERE hh IS NOT NULL
+                GROUP BY ALL HAVING count(DISTINCT person) > 1)
+        SELECT pred, list_sort(list(DISTINCT person))
+        FROM m JOIN bad USING (pred, hh) GROUP BY pred ORDER BY pred
+    """).fetchall()
+    con.unregister("households_in")
+    return [(str(cluster), [str(p) for p in persons]) for cluster, persons in rows]
 
 
 # ---------------------------------------------------------------- public metrics
@@ -210,16 +271,8 @@ def pairwise_metrics(
     >>> pairwise_metrics(t, t).f1
     1.0
     """
-    con = _connect(predicted, truth, source_of)
-    try:
-        if between is None:
-            counts = [_pairs(con, key) for key in (_TRUE, _PREDICTED, _BOTH)]
-        else:
-            counts = [_pairs_between(con, key, *between) for key in (_TRUE, _PREDICTED, _BOTH)]
-    finally:
-        con.close()
-    true, pred, correct = counts
-    return Metrics.from_counts(true, pred, correct)
+    with closing(_connect(predicted, truth, source_of)) as con:
+        return _pairwise(con, between)
 
 
 def pairwise_metrics_by_source(
@@ -227,23 +280,11 @@ def pairwise_metrics_by_source(
 ) -> dict[str, Metrics]:
     """Pairwise metrics of each source, on the pairs with at least one record of that source.
 
-    Sources come from ``source_of`` (``unique_id``, ``source``), or else from the mention id.
-    Sources are listed in alphabetical order.
+    Sources come from ``source_of`` (``unique_id``, ``source``), or else from the mention id;
+    they are listed in alphabetical order.
     """
-    con = _connect(predicted, truth, source_of)
-    try:
-        true, pred, both = (_pairs_by_source(con, key) for key in (_TRUE, _PREDICTED, _BOTH))
-        sources = sorted(_count_by_source(con))
-    finally:
-        con.close()
-    return {s: Metrics.from_counts(true.get(s, 0), pred.get(s, 0), both.get(s, 0)) for s in sources}
-
-
-def _count_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    rows = con.execute(
-        "SELECT source, count(*) FROM joined WHERE source IS NOT NULL GROUP BY source"
-    ).fetchall()
-    return {str(source): int(n) for source, n in rows}
+    with closing(_connect(predicted, truth, source_of)) as con:
+        return _by_source(con)
 
 
 def cluster_metrics(predicted: pa.Table, truth: pa.Table) -> Metrics:
@@ -252,21 +293,8 @@ def cluster_metrics(predicted: pa.Table, truth: pa.Table) -> Metrics:
 
     The counts of the result are of clusters (``unit == "clusters"``).
     """
-    con = _connect(predicted, truth)
-    try:
-        exact = _count(
-            con,
-            """WITH b AS (SELECT pred, truth, count(*) AS n FROM joined GROUP BY ALL),
-                    p AS (SELECT pred, count(*) AS n FROM joined GROUP BY ALL),
-                    t AS (SELECT truth, count(*) AS n FROM joined GROUP BY ALL)
-               SELECT count(*) FROM b JOIN p USING (pred) JOIN t USING (truth)
-               WHERE b.n = p.n AND b.n = t.n""",
-        )
-        n_true = _count(con, "SELECT count(DISTINCT truth) FROM joined")
-        n_pred = _count(con, "SELECT count(DISTINCT pred) FROM joined")
-    finally:
-        con.close()
-    return Metrics.from_counts(n_true, n_pred, exact, unit="clusters")
+    with closing(_connect(predicted, truth)) as con:
+        return _clusters(con)
 
 
 def household_merges(
@@ -278,23 +306,8 @@ def household_merges(
     name): returns ``(cluster, sorted person ids)`` for each such cluster, the persons being
     those that share a household with another person of the cluster; sorted by cluster.
     """
-    _require(truth_households, ("unique_id", "entity"), "des ménages")
-    con = _connect(predicted, truth_persons)
-    try:
-        con.register("households_in", truth_households.select(["unique_id", "entity"]))
-        rows = con.execute("""
-            WITH m AS (
-                SELECT j.pred, j.truth AS person, NULLIF(CAST(h.entity AS VARCHAR), '') AS hh
-                FROM joined j JOIN households_in h USING (unique_id)
-                WHERE NOT starts_with(j.truth, chr(0))),
-            bad AS (SELECT pred, hh FROM m WHERE hh IS NOT NULL
-                    GROUP BY ALL HAVING count(DISTINCT person) > 1)
-            SELECT pred, list_sort(list(DISTINCT person))
-            FROM m JOIN bad USING (pred, hh) GROUP BY pred ORDER BY pred
-        """).fetchall()
-    finally:
-        con.close()
-    return [(str(cluster), [str(p) for p in persons]) for cluster, persons in rows]
+    with closing(_connect(predicted, truth_persons)) as con:
+        return _merges(con, truth_households)
 
 
 # ---------------------------------------------------------------- sandbox truth
@@ -445,18 +458,18 @@ def evaluate_against_truth(
     the mention ids.
     """
     persons, households = read_sandbox_truth(truth_dir)
-    compared = pc.sum(pc.is_in(person_clusters["unique_id"], persons["unique_id"])).as_py()
-    return EvaluationReport(
-        persons=pairwise_metrics(person_clusters, persons),
-        person_clusters=cluster_metrics(person_clusters, persons),
-        by_source=pairwise_metrics_by_source(person_clusters, persons, source_of),
-        household_merges=household_merges(person_clusters, persons, households),
-        households=None
-        if household_clusters is None
-        else pairwise_metrics(household_clusters, households),
-        records={
-            "predicted": person_clusters.num_rows,
-            "truth": persons.num_rows,
-            "compared": int(compared or 0),
-        },
-    )
+    with closing(_connect(person_clusters, persons, source_of)) as con:
+        report = EvaluationReport(
+            persons=_pairwise(con),
+            person_clusters=_clusters(con),
+            by_source=_by_source(con),
+            household_merges=_merges(con, households),
+            records={
+                "predicted": person_clusters.num_rows,
+                "truth": persons.num_rows,
+                "compared": _count(con, "SELECT count(*) FROM joined"),
+            },
+        )
+    if household_clusters is None:
+        return report
+    return replace(report, households=pairwise_metrics(household_clusters, households))

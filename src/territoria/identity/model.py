@@ -95,6 +95,7 @@ DETERMINISTIC_RECALL = 0.7
 EM_BLOCKINGS: tuple[str, ...] = ("l.dob = r.dob", "l.fullname = r.fullname")
 U_MAX_PAIRS = 2e6
 EM_MAX_PAIRS = 2e6
+EM_SAMPLE_ABOVE = 200_000  # records; below, EM sees every blocked pair
 SCORE_FLOOR = 0.01  # pairs scored below this probability are not kept
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ def _splink_comparison(comparison: Comparison) -> dict[str, Any]:
         entry: dict[str, Any] = {"sql_condition": level.sql, "label_for_charts": level.label}
         if level.is_null:
             entry["is_null_level"] = True
+        if level.fixed_m is not None:
+            entry["m_probability"] = level.fixed_m
+            entry["fix_m_probability"] = True
         if level.tf_column:
             entry["tf_adjustment_column"] = level.tf_column
             entry["tf_adjustment_weight"] = 1.0
@@ -202,8 +206,15 @@ def _bounded(p: float | None) -> float:
     return min(max(float(p), 1e-9), 1.0)
 
 
-def train(linker: Any, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Estimate λ, u and m on ``linker`` (a Splink Linker); returns the trained settings."""
+def train(
+    linker: Any, records: int, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """Estimate λ, u and m on ``linker`` (a Splink Linker); returns the trained settings.
+
+    EM runs on every blocked pair of small inputs, on a sample of ``EM_MAX_PAIRS`` of large
+    ones. A pass that fails (Splink refuses an m that underflows to zero on tiny inputs) is
+    skipped: the other pass and Splink's defaults still give a usable model, and the log says so.
+    """
     logging.getLogger("splink").setLevel(logging.WARNING)
     progress("probabilité a priori")
     linker.training.estimate_probability_two_random_records_match(
@@ -211,19 +222,48 @@ def train(linker: Any, progress: Callable[[str], None] = lambda _: None) -> dict
     )
     progress("probabilités u (paires au hasard)")
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=1)
+    max_pairs = EM_MAX_PAIRS if records > EM_SAMPLE_ABOVE else None
     for rule in EM_BLOCKINGS:
         progress(f"probabilités m (EM sur {rule})")
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, estimate_without_term_frequencies=True, max_pairs=EM_MAX_PAIRS
-        )
+        prior = linker._settings_obj._probability_two_random_records_match  # Splink 5.0
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
+            )
+        except ValueError as exc:
+            linker._settings_obj._probability_two_random_records_match = prior
+            log.warning("passe EM %s ignorée : %s", rule, exc)
     settings: dict[str, Any] = linker.misc.save_model_to_json()
-    _fill_defaults(settings, linker)
+    _fill_defaults(settings, linker, records)
+    _floor_m(settings)
     return settings
 
 
-def _fill_defaults(settings: dict[str, Any], linker: Any) -> None:
-    """Write the m and u Splink uses for levels training could not estimate (its defaults,
-    or 1e-6 for a level never observed), so that the saved model scores exactly as Splink."""
+M_FLOOR = 1e-3
+
+
+def _floor_m(settings: dict[str, Any]) -> None:
+    """No level is impossible for a true match: EM on a small or lopsided territory can drive
+    an m to zero (say "different addresses" when no one in the sample moved), which would veto
+    every move for ever. Each m is floored at ``M_FLOOR`` and the comparison renormalised."""
+    for comp in settings["comparisons"]:
+        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
+        if any(lv.get("fix_m_probability") for lv in levels):
+            continue
+        floored = [max(float(lv["m_probability"]), M_FLOOR) for lv in levels]
+        total = sum(floored)
+        for lv, m in zip(levels, floored, strict=True):
+            lv["m_probability"] = m / total
+
+
+def _fill_defaults(settings: dict[str, Any], linker: Any, records: int) -> None:
+    """Write every m and u into the saved model, so that it scores exactly as Splink.
+
+    A level never seen among the random pairs (a birth name matching a used name, say) gets
+    u = half of one pair in the sample (it is rarer than that), not Splink's generic default,
+    which would make the rarest evidence look common. Other untrained values are Splink's.
+    """
+    sampled = min(U_MAX_PAIRS, records * (records - 1) / 2) or 1
     trained = linker._settings_obj.comparisons  # Splink 5.0 internals (pinned)
     for comp, live in zip(settings["comparisons"], trained, strict=True):
         for level, live_level in zip(
@@ -232,7 +272,9 @@ def _fill_defaults(settings: dict[str, Any], linker: Any) -> None:
             if level.get("is_null_level"):
                 continue
             level["m_probability"] = float(live_level.m_probability)
-            level["u_probability"] = float(live_level.u_probability)
+            u = level.get("u_probability")
+            unseen = not isinstance(u, int | float)
+            level["u_probability"] = 0.5 / sampled if unseen else float(live_level.u_probability)
 
 
 def expected_f1_threshold(probabilities: pa.Array, floor: float = 0.5) -> float:

@@ -133,7 +133,10 @@ def score_pairs(
     table = db_api.register("territoria_features", dataset_display_name="mentions")
     linker = Linker(table, settings or splink_settings(), log_level=logging.WARNING)
     timer.lap("setup")
-    trained = settings if settings is not None else train(linker, progress)
+    trained = settings
+    if trained is None:
+        trained = train(linker, features.num_rows, progress)
+        linker = Linker(table, trained, log_level=logging.WARNING)  # predict with saved values
     timer.lap("train")
     progress("calcul des scores des paires candidates")
     predictions = linker.inference.predict(threshold_match_probability=SCORE_FLOOR)

@@ -96,6 +96,8 @@ def standardise_address(
         tokens, pc, town = _postcode_in_line(tokens, town)
     found = _Complement()
     number, suffix, street_type, name = _street(tokens, found)
+    if found.units or found.others:
+        number, suffix, street_type, name = _reread(number, suffix, street_type, name, found)
     _read_field(fold(_text(complement)[:_MAX_LENGTH]).split(), found)
     problems += _coherence(pc, town)
     return Address(
@@ -108,6 +110,21 @@ def standardise_address(
         commune=town,
         problem="; ".join(problems),
     )
+
+
+def _reread(
+    number: str, suffix: str, street_type: str, name: list[str], found: _Complement
+) -> tuple[str, str, str, list[str]]:
+    """Taking markers out of a line joins their neighbours ("12 RDC BIS" -> "12 BIS"): read
+    what is left again until it no longer changes, so that the result is stable."""
+    parts = (number, suffix, street_type, name)
+    for _ in range(3):
+        tokens = [f"{number}{suffix}"] if number else []
+        again = _street([*tokens, *street_type.split(), *name], found)
+        if again == parts:
+            break
+        parts = number, suffix, street_type, name = again
+    return parts
 
 
 def _read_field(tokens: list[str], found: _Complement) -> None:
@@ -160,7 +177,12 @@ def _number(tokens: list[str]) -> tuple[str, str, list[str]]:
     number, suffix = match.group(1).lstrip("0") or "0", match.group(2) or ""
     suffix = SUFFIX_WORDS.get(suffix, suffix)
     i += 1
-    if i + 1 < len(tokens) and _DIGITS.fullmatch(tokens[i]) and _is_street_type(tokens, i + 1):
+    if (
+        not suffix
+        and i + 1 < len(tokens)
+        and _DIGITS.fullmatch(tokens[i])
+        and _is_street_type(tokens, i + 1)
+    ):
         i += 1  # "12-14 RUE X": the first number of a range
     if not suffix and i < len(tokens):
         nxt = tokens[i]
