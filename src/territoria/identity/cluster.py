@@ -9,6 +9,7 @@ decision). An agent's "same person" decision merges first and overrides conflict
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,25 +114,37 @@ def ambiguous_records(
     left unlinked (its own person) and sent to review rather than guessed, so that no person
     ever gathers the father's and the son's records. Agents' decisions settle it.
     """
-    neighbours: dict[str, list[str]] = {}
-    for a, b, _p in pairs:
-        neighbours.setdefault(a, []).append(b)
-        neighbours.setdefault(b, []).append(a)
+    neighbours: dict[str, dict[str, float]] = {}
+    for a, b, p in pairs:
+        w = _weight(p)
+        neighbours.setdefault(a, {})[b] = w
+        neighbours.setdefault(b, {})[a] = w
     out: dict[str, tuple[str, str]] = {}
     for x, near in neighbours.items():
         if x in decided or len(near) < 2:
             continue
         rx = rows[x]
-        fits = [y for y in near if conflict_reason(rx, rows[y]) is None]
-        rivals = _first_conflict(fits, rows)
+        fits = {y: w for y, w in near.items() if conflict_reason(rx, rows[y]) is None}
+        rivals = _close_rivals(fits, rows)
         if rivals is not None:
             out[x] = rivals
     return out
 
 
-def _first_conflict(candidates: list[str], rows: Mapping[str, Row]) -> tuple[str, str] | None:
-    for i, y in enumerate(candidates):
-        for z in candidates[i + 1 :]:
+AMBIGUITY_BITS = 4.0  # two rivals closer than this (a likelihood ratio of 16) are a toss-up
+
+
+def _weight(probability: float) -> float:
+    p = min(max(probability, 1e-12), 1 - 1e-12)
+    return math.log2(p / (1 - p))
+
+
+def _close_rivals(fits: dict[str, float], rows: Mapping[str, Row]) -> tuple[str, str] | None:
+    ranked = sorted(fits.items(), key=lambda kv: (-kv[1], kv[0]))
+    for i, (y, wy) in enumerate(ranked):
+        for z, wz in ranked[i + 1 :]:
+            if wy - wz >= AMBIGUITY_BITS:
+                break
             if conflict_reason(rows[y], rows[z]):
                 return (y, z)
     return None

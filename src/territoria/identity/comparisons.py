@@ -18,6 +18,8 @@ from typing import Any
 
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 
+from territoria.identity.standardise import is_given_name
+
 Row = Mapping[str, Any]
 Test = Callable[[Row, Row], bool]
 
@@ -224,7 +226,9 @@ def _exact(name: str, col: str, title: str, what: str, m_same: float) -> Compari
         name,
         title,
         (
-            Level(f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True),
+            Level(
+                f"{what} absent", f"{col}_l IS NULL OR {col}_r IS NULL", _null(col), is_null=True
+            ),
             Level(f"même {what}", f"{col}_l = {col}_r", _eq(col), fixed_m=m_same),
             Level(f"{what} différent", "ELSE", lambda a, b: True, fixed_m=1 - m_same),
         ),
@@ -255,12 +259,13 @@ def given_names_compatible(x: str, y: str) -> bool:
 
     Equal, a compound and its first part (JEAN PIERRE / JEAN), or a typo (one edit, or
     Jaro-Winkler at least 0.9) — but never a name and its extension (LOUIS / LOUISE, MAEL /
-    MAELYA, JEAN / JEANNE): those are usually two people, often twins or parent and child.
+    MAELYA, JEAN / JEANNE) nor two distinct known names (MAEL / MANEL): those are usually two
+    people, often twins, siblings or parent and child.
     """
     if x == y or x.startswith(y + " ") or y.startswith(x + " "):
         return True
-    if x.startswith(y) or y.startswith(x):
-        return False
+    if x.startswith(y) or y.startswith(x) or (is_given_name(x) and is_given_name(y)):
+        return False  # two real names (MAEL / MANEL), not a name and its typo
     return Levenshtein.distance(x, y) <= 1 or jw(x, y) >= 0.9
 
 

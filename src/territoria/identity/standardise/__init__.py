@@ -15,7 +15,11 @@ from territoria.identity.standardise.contact import (
     standardise_sex,
 )
 from territoria.identity.standardise.dates import BirthDate, standardise_birth_date
-from territoria.identity.standardise.fullname import is_organisation, split_full_name
+from territoria.identity.standardise.fullname import (
+    is_given_name,
+    is_organisation,
+    split_full_name,
+)
 from territoria.identity.standardise.names import (
     PersonName,
     given_name_key,
@@ -30,6 +34,7 @@ __all__ = [
     "PersonName",
     "fold",
     "given_name_key",
+    "is_given_name",
     "is_organisation",
     "jaro_winkler",
     "names_compatible",

