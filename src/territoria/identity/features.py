@@ -123,8 +123,18 @@ def _address(key: tuple[str | None, ...]) -> dict[str, str | None]:
     }
 
 
-def build_features(mentions: pa.Table) -> pa.Table:
-    """Standardised features of raw mentions (``MENTION_SCHEMA``); nameless mentions dropped."""
+def _identifier(value: str | None, source: str, shared: bool) -> str | None:
+    if not value:
+        return None
+    return value if shared else f"{source}:{value}"
+
+
+def build_features(mentions: pa.Table, *, shared_identifiers: bool = False) -> pa.Table:
+    """Standardised features of raw mentions (``MENTION_SCHEMA``); nameless mentions dropped.
+
+    An identifier is kept as it is when ``shared_identifiers`` (one id across sources), else
+    prefixed with its source (a customer number means nothing in another service).
+    """
     cols = {c: mentions.column(c).to_pylist() for c in mentions.column_names}
     name_of = _memo(_name)
     date_of = _memo(_date)
@@ -162,7 +172,7 @@ def build_features(mentions: pa.Table) -> pa.Table:
             "dob_d": day,
             "phone": phone_of(_blank(cols["phone"][i])),
             "email": email_of(_blank(cols["email"][i])),
-            "ident": f"{cols['source'][i]}:{ident}" if ident else None,
+            "ident": _identifier(ident, cols["source"][i], shared_identifiers),
             **address,
         }
         for key in ("fn", "gn", "gn1", "gk", "bn", "fullname"):

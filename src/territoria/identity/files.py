@@ -472,7 +472,7 @@ def _link_mentions(mentions: pa.Table, progress: Progress) -> LinkResult:
     from splink.internals.exceptions import EMTrainingException  # Splink 5 (pinned)
 
     try:
-        return link_mentions(mentions, progress=progress)
+        return link_mentions(mentions, shared_identifiers=True, progress=progress)
     except EMTrainingException as exc:  # no pair to learn from (no birth dates, few records)
         raise LinkInputError(
             "trop peu de paires d'enregistrements comparables pour entraîner le modèle de liaison",

@@ -35,12 +35,14 @@ def assign_keys(
         for label, members in groups.items()
     }
     key_of = _claim(votes)
+    kept = set(key_of)  # groups that carry a previous key
     events = _new_keys(groups, votes, key_of, prefix, entity, first_run=not previous)
     events += _merges(votes, key_of, entity, reason_for)
     if previous:
         events += [
             Event("attached", entity, key_of[label], "nouvelle fiche rattachée", mention_id=m)
             for label, members in groups.items()
+            if label in kept
             for m in members
             if m not in previous
         ]

@@ -90,9 +90,15 @@ DETERMINISTIC_RULES: tuple[str, ...] = (
     "l.fullname = r.fullname AND l.dob = r.dob",
     "l.fullname = r.fullname AND l.phone = r.phone",
     "l.fullname = r.fullname AND l.email = r.email",
+    "l.fullname = r.fullname AND l.dkey = r.dkey",
 )
 DETERMINISTIC_RECALL = 0.7
-EM_BLOCKINGS: tuple[str, ...] = ("l.dob = r.dob", "l.fullname = r.fullname")
+# EM passes: each trains every comparison but its own blocking; the first rule of a pass that
+# finds pairs is used (files without birth dates fall back on phones, e-mails, identifiers).
+EM_PASSES: tuple[tuple[str, ...], ...] = (
+    ("l.dob = r.dob", "l.phone = r.phone", "l.email = r.email", "l.ident = r.ident"),
+    ("l.fullname = r.fullname",),
+)
 U_MAX_PAIRS = 2e6
 EM_MAX_PAIRS = 2e6
 EM_SAMPLE_ABOVE = 200_000  # records; below, EM sees every blocked pair
@@ -215,28 +221,42 @@ def train(
     ones. A pass that fails (Splink refuses an m that underflows to zero on tiny inputs) is
     skipped: the other pass and Splink's defaults still give a usable model, and the log says so.
     """
-    logging.getLogger("splink").setLevel(logging.WARNING)
+    logging.getLogger("splink").setLevel(logging.ERROR)
     progress("probabilité a priori")
     linker.training.estimate_probability_two_random_records_match(
         list(DETERMINISTIC_RULES), recall=DETERMINISTIC_RECALL
     )
+    if not linker._settings_obj._probability_two_random_records_match > 0:  # Splink 5.0
+        # No pair is surely the same person: assume about one duplicate per record.
+        linker._settings_obj._probability_two_random_records_match = 1 / max(records, 2)
     progress("probabilités u (paires au hasard)")
     linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=1)
     max_pairs = EM_MAX_PAIRS if records > EM_SAMPLE_ABOVE else None
-    for rule in EM_BLOCKINGS:
-        progress(f"probabilités m (EM sur {rule})")
-        prior = linker._settings_obj._probability_two_random_records_match  # Splink 5.0
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
-            )
-        except ValueError as exc:
-            linker._settings_obj._probability_two_random_records_match = prior
-            log.warning("passe EM %s ignorée : %s", rule, exc)
+    for rules in EM_PASSES:
+        for rule in rules:
+            progress(f"probabilités m (EM sur {rule})")
+            if _em_pass(linker, rule, max_pairs):
+                break
     settings: dict[str, Any] = linker.misc.save_model_to_json()
     _fill_defaults(settings, linker, records)
     _floor_m(settings)
     return settings
+
+
+def _em_pass(linker: Any, rule: str, max_pairs: float | None) -> bool:
+    """One EM pass; False when it cannot run (no pair in the blocking, a degenerate m)."""
+    from splink.internals.exceptions import SplinkException
+
+    prior = linker._settings_obj._probability_two_random_records_match  # Splink 5.0
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, estimate_without_term_frequencies=True, max_pairs=max_pairs
+        )
+    except (SplinkException, ValueError) as exc:
+        linker._settings_obj._probability_two_random_records_match = prior
+        log.info("passe EM %s ignorée : %s", rule, str(exc).splitlines()[0])
+        return False
+    return True
 
 
 M_FLOOR = 1e-3

@@ -7,9 +7,12 @@ team's CSV files, FEBRL); the registry (stable keys, households, reviews) builds
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -66,7 +69,12 @@ class _Timer:
 
 
 def duckdb_connection(memory_limit: str | None = None, threads: int | None = None) -> Any:
+    """An in-memory DuckDB for Splink; it spills to the system's temporary folder (never the
+    current directory) and takes ``TERRITORIA_DUCKDB_MEMORY`` as its memory limit."""
     con = duckdb.connect()
+    spill = Path(tempfile.gettempdir()) / "territoria-duckdb"
+    con.execute(f"SET temp_directory = '{spill.as_posix()}'")
+    memory_limit = memory_limit or os.environ.get("TERRITORIA_DUCKDB_MEMORY")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
@@ -80,6 +88,7 @@ def link_mentions(
     relations: pa.Table | None = None,
     same: Iterable[tuple[str, str]] = (),
     different: Iterable[tuple[str, str]] = (),
+    shared_identifiers: bool = False,
     settings: dict[str, Any] | None = None,
     threshold: float | None = None,
     connection: Any = None,
@@ -87,13 +96,15 @@ def link_mentions(
 ) -> LinkResult:
     """Persons among ``mentions`` (``MENTION_SCHEMA``): train without labels, score, cluster.
 
-    ``same`` and ``different`` are agents' decisions on pairs of mention ids; ``settings`` a
+    ``same`` and ``different`` are agents' decisions on pairs of mention ids;
+    ``shared_identifiers`` says whether an ``identifier`` means the same across sources (an id
+    the files share) or only within its source (a customer number); ``settings`` is a
     trained model to reuse instead of training a new one, with its ``threshold`` (by default
     the threshold is chosen without labels, see ``expected_f1_threshold``).
     """
     timer = _Timer(progress)
     progress("normalisation des noms, dates et adresses")
-    features = build_features(mentions)
+    features = build_features(mentions, shared_identifiers=shared_identifiers)
     timer.lap("standardise")
     pairs, trained = score_pairs(features, settings, connection, progress, timer)
     if threshold is None:
@@ -122,7 +133,7 @@ def score_pairs(
     """Candidate pairs scored with Splink (training first when no ``settings`` are given)."""
     from splink import DuckDBAPI, Linker
 
-    logging.getLogger("splink").setLevel(logging.WARNING)
+    logging.getLogger("splink").setLevel(logging.ERROR)
     con = connection or duckdb_connection()
     con.register("territoria_features_arrow", features)
     con.execute("CREATE OR REPLACE TABLE territoria_features AS FROM territoria_features_arrow")

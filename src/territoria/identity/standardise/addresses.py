@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from territoria.identity.standardise.address_terms import (
     ARRONDISSEMENTS,
@@ -32,6 +33,7 @@ _POSTCODE = re.compile(r"(?:FR?-?)?(\d{4,5})(?:\.0+)?", re.ASCII)
 _ARRONDISSEMENT = re.compile(
     r"(PARIS|LYON|MARSEILLE) 0*(\d{1,2}) ?(?:E|EME|ER|ERE|IEME)?(?: ARRONDISSEMENT| ARRONDT| ARRT| ARR)?"
 )
+_UNIT_WORDS = frozenset(UNIT_KINDS) | RESIDENCE_WORDS | POSTAL_BOXES | NUMBER_WORDS | GROUND_FLOOR
 _CITY = re.compile(r"(PARIS|LYON|MARSEILLE)(?: (\d{1,2}))?")
 
 
@@ -89,9 +91,11 @@ def standardise_address(
 ) -> Address:
     """Standardise an address: ``standardise_address("12 bis r. Victor-Hugo", "69001", "Lyon 1er")``
     gives number "12", suffix "B", type "RUE", name "VICTOR HUGO", commune "LYON 1"."""
-    pc, problems = _postcode(postcode)
-    town = _commune(commune)
+    pc, problem = _postcode(_text(postcode)[:_MAX_LENGTH])
+    town = _commune(_text(commune)[:_MAX_LENGTH])
     tokens = fold(_text(line)[:_MAX_LENGTH]).split()
+    if not pc:
+        pc, town = _postcode_in_commune(town)
     if not pc:
         tokens, pc, town = _postcode_in_line(tokens, town)
     found = _Complement()
@@ -99,7 +103,6 @@ def standardise_address(
     if found.units or found.others:
         number, suffix, street_type, name = _reread(number, suffix, street_type, name, found)
     _read_field(fold(_text(complement)[:_MAX_LENGTH]).split(), found)
-    problems += _coherence(pc, town)
     return Address(
         number=number,
         suffix=suffix,
@@ -108,7 +111,7 @@ def standardise_address(
         complement=_settled(found.text()) if found.others else found.text(),
         postcode=pc,
         commune=town,
-        problem="; ".join(problems),
+        problem="; ".join(p for p in (problem, _coherence(pc, town)) if p),
     )
 
 
@@ -225,7 +228,12 @@ def _later_street(tokens: list[str]) -> int | None:
 def _leading_units(tokens: list[str], found: _Complement) -> list[str]:
     """Tokens after the flat markers that open them ("BAT A 12 RUE X")."""
     i = 0
-    while (unit := _unit_at(tokens, i)) is not None and unit[0] not in RESIDENCE_WORDS:
+    while (
+        tokens[i : i + 1]
+        and (tokens[i] in _UNIT_WORDS or tokens[i][0].isdigit())
+        and (unit := _unit_at(tokens, i)) is not None
+        and unit[0] not in RESIDENCE_WORDS
+    ):
         kind, value, i = unit
         found.add(kind, value)
     return tokens[i:]
@@ -237,11 +245,19 @@ def _scan_units(tokens: list[str], found: _Complement, *, field: bool = False) -
 
     Taking a marker out joins its neighbours ("BAT RDC 12" -> "BAT 12"), so the tokens left
     are read again until no marker remains: the result reads the same a second time."""
-    while True:
+    while _may_hold_units(tokens):
         kept, taken = _scan_once(tokens, found, field)
         if not taken:
             return kept
         tokens = kept
+    return tokens
+
+
+def _may_hold_units(tokens: list[str]) -> bool:
+    """A quick test that spares most street names the token-by-token reading."""
+    return not _UNIT_WORDS.isdisjoint(tokens) or any(
+        t[0].isdigit() and t[-1] in "ER" and _ORDINAL.fullmatch(t) for t in tokens
+    )
 
 
 def _scan_once(tokens: list[str], found: _Complement, field: bool) -> tuple[list[str], bool]:
@@ -302,28 +318,40 @@ def _unit_value(kind: str, value: str, j: int) -> tuple[str, str, int] | None:
     return kind, value, j + 1
 
 
-def _postcode(text: str | None) -> tuple[str, list[str]]:
+@lru_cache(maxsize=1 << 14)
+def _postcode(text: str) -> tuple[str, str]:
     """Five digits ("69 001", "69001.0", "1000" -> "01000") and the problem, if any."""
-    raw = "".join(_text(text)[:_MAX_LENGTH].split())
+    raw = "".join(text.split())
     if not raw:
-        return "", []
+        return "", ""
     match = _POSTCODE.fullmatch(raw.upper())
     if match is None:
-        return "", [f"code postal invalide ({raw[:20]})"]
-    return match.group(1).zfill(5), []
+        return "", f"code postal invalide ({raw[:20]})"
+    return match.group(1).zfill(5), ""
+
+
+def _postcode_in_commune(town: str) -> tuple[str, str]:
+    """A postcode typed with the commune ("69001 LYON 1", "LYON 69001")."""
+    words = town.split()
+    if len(words) > 1 and len(words[0]) == 5 and words[0].isdigit():
+        return words[0], _commune(" ".join(words[1:]))
+    if len(words) > 1 and len(words[-1]) == 5 and words[-1].isdigit():
+        return words[-1], _commune(" ".join(words[:-1]))
+    return "", town
 
 
 def _postcode_in_line(tokens: list[str], town: str) -> tuple[list[str], str, str]:
     """A postcode (and the commune after it) typed at the end of the address line."""
     for i in range(len(tokens) - 1, 0, -1):
         if len(tokens[i]) == 5 and tokens[i].isdigit() and tokens[i - 1] not in POSTAL_BOXES:
-            return tokens[:i], tokens[i], town or _commune(" ".join(tokens[i + 1 :]))
+            return tokens[:i], tokens[i], town or _commune(" ".join(tokens[i + 1 :])[:_MAX_LENGTH])
     return tokens, "", town
 
 
-def _commune(text: str | None) -> str:
+@lru_cache(maxsize=1 << 14)
+def _commune(text: str) -> str:
     """Folded commune: "St-Genis-Laval" -> "SAINT GENIS LAVAL", "Lyon 8ème" -> "LYON 8"."""
-    tokens = fold(_text(text)[:_MAX_LENGTH]).split()
+    tokens = fold(text).split()
     if "CEDEX" in tokens:
         tokens = tokens[: tokens.index("CEDEX")]
     tokens = [COMMUNE_ABBREVIATIONS.get(t, t) for t in tokens]
@@ -335,18 +363,19 @@ def _commune(text: str | None) -> str:
     return name
 
 
-def _coherence(pc: str, town: str) -> list[str]:
+@lru_cache(maxsize=1 << 14)
+def _coherence(pc: str, town: str) -> str:
     """Lyon, Paris and Marseille: the postcode must match the city and its arrondissement."""
     match = _CITY.fullmatch(town)
     if not (pc and match):
-        return []
+        return ""
     department, count, extra = ARRONDISSEMENTS[match.group(1)]
-    problem = [f"code postal incohérent avec la commune ({pc} / {town})"]
+    problem = f"code postal incohérent avec la commune ({pc} / {town})"
     if not pc.startswith(department):
         return problem
     if match.group(2) is None:
-        return []
+        return ""
     n = int(match.group(2))
     city_codes = {f"{department}0{k:02d}" for k in range(1, count + 1)}
     expected = {f"{department}0{n:02d}", *extra.get(n, ())}
-    return problem if pc in city_codes and pc not in expected else []
+    return problem if pc in city_codes and pc not in expected else ""

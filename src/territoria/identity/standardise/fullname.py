@@ -18,6 +18,7 @@ _SPACED_HYPHEN = re.compile(r"\s*-\s*")
 _APOSTROPHE_SPACE = re.compile(r"\b([dlDL])['’]\s+")
 _TOKEN_SEPARATORS = re.compile(r"[\s,;]+")
 _ELIDED = re.compile(r"^[dlDL]['’]")
+_TWO_LETTERS = re.compile(r"[^\W\d_].*[^\W\d_]", re.DOTALL)
 
 
 def _words(text: str) -> frozenset[str]:
@@ -81,14 +82,18 @@ class _Unit:
     @property
     def case(self) -> str:
         """ "U" upper-case name, "L" lower or mixed case, "N" initials or no letters."""
-        letters = [c for t in self.core for c in _ELIDED.sub("", t) if c.isalpha()]
-        if len(letters) < 2 or any(len(_letters(t)) < 2 for t in self.core):
+        cases = {_token_case(t) for t in self.core}
+        if not cases or "N" in cases:
             return "N"
-        return "U" if all(c.isupper() for c in letters) else "L"
+        return "U" if cases == {"U"} else "L"
 
 
-def _letters(token: str) -> str:
-    return "".join(c for c in _ELIDED.sub("", token) if c.isalpha())
+@lru_cache(maxsize=1 << 16)
+def _token_case(token: str) -> str:
+    word = _ELIDED.sub("", token)
+    if not _TWO_LETTERS.search(word):
+        return "N"
+    return "U" if word.isupper() else "L"
 
 
 def split_full_name(text: str | None) -> tuple[str, str, str]:

@@ -25,12 +25,14 @@ CIVILITIES: dict[str, str] = {
     "MME": "F", "MADAME": "F", "MLLE": "F", "MELLE": "F", "MADEMOISELLE": "F",
     "MM": "", "MMES": "", "MLLES": "",
 }  # fmt: skip
-_GIVEN_CIVILITIES = frozenset(CIVILITIES) - {"M"}
+_CIVILITY_WORDS = frozenset(CIVILITIES)
+_GIVEN_CIVILITIES = _CIVILITY_WORDS - {"M"}
 # "X née Y": X in use, Y birth name. "X épouse Y": X birth name, Y in use.
 _BORN = frozenset({"NEE"})
 _MARRIED = frozenset({"EPOUSE", "EPSE", "EP", "EPOUX", "VEUVE", "VVE", "VEUF"})
 MARKERS = _BORN | _MARRIED
-_GIVEN_SEPARATORS = re.compile(r"[\s,;/]+")
+_NEEDS_CLEANING = re.compile(r"[,;/]|\s-|-\s")
+_LIST_SEPARATORS = re.compile(r"[,;/]")
 _SPACED_HYPHEN = re.compile(r"\s*-\s*")
 _COMPARE_LIMIT = 100  # longer given names are garbage; do not spend quadratic time on them
 
@@ -51,7 +53,7 @@ def standardise_name(family: str | None, given: str | None, birth: str | None = 
     """Standardised names: ``standardise_name("DUPONT épouse MARTIN", "Claire")`` gives
     family ``"MARTIN"``, birth name ``"DUPONT"``."""
     in_use, born, sex = _family_field(fold(family).split())
-    explicit_birth = _birth_field(fold(birth).split())
+    explicit_birth = _birth_field(fold(birth).split()) if birth else ""
     names, given_sex = _given_names(given)
     first = names[0] if names else ""
     return PersonName(
@@ -66,6 +68,8 @@ def standardise_name(family: str | None, given: str | None, birth: str | None = 
 
 def _family_field(tokens: list[str]) -> tuple[str, str, str]:
     """(name in use, birth name, sex hint) of a family-name field."""
+    if not tokens or (tokens[0] not in CIVILITIES and MARKERS.isdisjoint(tokens)):
+        return " ".join(tokens), "", ""
     left, marker, right = _split_marker(tokens)
     left, sex = _strip_civility(left)
     right, _ = _strip_civility(right)
@@ -110,12 +114,16 @@ def _given_names(given: str | None) -> tuple[list[str], str]:
     ("M.-Claude" is Marie-Claude), so that standardising the output again changes nothing."""
     if not isinstance(given, str) or not given:
         return [], ""
-    chunks = [c for c in _GIVEN_SEPARATORS.split(_SPACED_HYPHEN.sub("-", given)) if c]
+    if _NEEDS_CLEANING.search(given):  # "Jean - Pierre, Marie"
+        given = _LIST_SEPARATORS.sub(" ", _SPACED_HYPHEN.sub("-", given))
+    chunks = given.split()
     names = [f for f in map(fold, chunks) if f]
+    if not names or names[0].partition(" ")[0] not in _CIVILITY_WORDS:
+        return names, ""
     sexes: list[str] = []
     if len(names) > 1 and chunks[0].upper() == "M.":
         names, sexes = names[1:], ["M"]
-    while sum(n.count(" ") + 1 for n in names) > 1:
+    while len(names) > 1 or " " in names[0]:
         word, _, rest = names[0].partition(" ")
         if word not in _GIVEN_CIVILITIES:
             break
