@@ -10,13 +10,14 @@ decision). An agent's "same person" decision merges first and overrides conflict
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from territoria.identity.comparisons import Row, conflict_reason
 
 _CONFLICT_FIELDS = ("fn", "gn1", "gk", "dob", "dob_y", "dob_m", "dob_d", "sex")
+CONFLICT_COLUMNS = ("unique_id", *_CONFLICT_FIELDS)
 
 
 @dataclass
@@ -66,17 +67,23 @@ def cluster(
     *,
     same: Iterable[tuple[str, str]] = (),
     different: Iterable[tuple[str, str]] = (),
+    one_per_source: bool = False,
 ) -> Clustering:
     """Cluster ``ids`` from scored ``pairs`` (left, right, probability) at ``threshold``.
 
     ``rows`` holds the features of every id that appears in a pair (``conflict_reason``).
+    With ``one_per_source`` (registers already free of duplicates, each person at most once
+    per source), a group takes at most one record of each source and the hard conflicts are
+    not applied: the most likely counterpart wins (one-to-one linkage).
     """
     groups = _Groups(ids)
     cannot = {frozenset(p) for p in different}
     same = list(same)
     decided = {x for pair in same for x in pair}
     kept = [p for p in pairs if p[2] >= threshold]
-    result = Clustering(labels={}, ambiguous=ambiguous_records(kept, rows, decided))
+    ambiguous = {} if one_per_source else ambiguous_records(kept, rows, decided)
+    result = Clustering(labels={}, ambiguous=ambiguous)
+    clash = _same_source if one_per_source else _conflict
     for a, b in same:
         if a in groups.parent and b in groups.parent:
             ra, rb = groups.find(a), groups.find(b)
@@ -91,7 +98,7 @@ def cluster(
         ra, rb = groups.find(a), groups.find(b)
         if ra == rb:
             continue
-        if _incompatible(groups.members[ra], groups.members[rb], rows, cannot):
+        if _incompatible(groups.members[ra], groups.members[rb], rows, cannot, clash):
             result.refused += 1
             continue
         groups.union(ra, rb)
@@ -150,15 +157,27 @@ def _close_rivals(fits: dict[str, float], rows: Mapping[str, Row]) -> tuple[str,
     return None
 
 
+def _conflict(a: Row, b: Row) -> bool:
+    return conflict_reason(a, b) is not None
+
+
+def _same_source(a: Row, b: Row) -> bool:
+    return bool(a["rec"].split("|", 1)[0] == b["rec"].split("|", 1)[0])
+
+
 def _incompatible(
-    left: list[str], right: list[str], rows: Mapping[str, Row], cannot: set[frozenset[str]]
+    left: list[str],
+    right: list[str],
+    rows: Mapping[str, Row],
+    cannot: set[frozenset[str]],
+    clash: Callable[[Row, Row], bool],
 ) -> bool:
     for x in left:
         rx = rows[x]
         for y in right:
             if cannot and frozenset((x, y)) in cannot:
                 return True
-            if conflict_reason(rx, rows[y]) is not None:
+            if clash(rx, rows[y]):
                 return True
     return False
 

@@ -103,6 +103,12 @@ def _eq_pair(x: str | None, y: str | None) -> bool:
     return x is not None and y is not None and x == y
 
 
+def _name_missing(a: Row, b: Row) -> bool:
+    if a["fn"] is None or b["fn"] is None:
+        return True
+    return (a["gk"] is None or b["gk"] is None) and a["fn"] != b["fn"]
+
+
 def _dob_close(a: Row, b: Row) -> bool:
     x, y = a["dob"], b["dob"]
     if x is None or y is None:
@@ -124,10 +130,16 @@ NAME = Comparison(
     "Nom et prénom",
     (
         Level(
-            "nom ou prénom absent",
-            "fn_l IS NULL OR fn_r IS NULL OR gk_l IS NULL OR gk_r IS NULL",
-            _null("fn", "gk"),
+            "nom absent, ou prénom absent et noms différents",
+            "fn_l IS NULL OR fn_r IS NULL OR ((gk_l IS NULL OR gk_r IS NULL) AND fn_l <> fn_r)",
+            _name_missing,
             is_null=True,
+        ),
+        Level(
+            "même nom, prénom absent",
+            "gk_l IS NULL OR gk_r IS NULL",
+            _null("gk"),
+            tf_column="fn",
         ),
         Level(
             "même nom et même prénom",
@@ -203,6 +215,11 @@ ADDRESS = Comparison(
         ),
         Level("même immeuble ou maison", "bkey_l = bkey_r", _eq("bkey"), tf_column="bkey"),
         Level(
+            "même numéro et même voie, code postal ou commune différents",
+            "num_l = num_r AND street_l = street_r",
+            _all(_eq("num"), _eq("street")),
+        ),
+        Level(
             "même voie, même commune",
             "street_l = street_r AND (pc_l = pc_r OR commune_l = commune_r)",
             _all(_eq("street"), _any(_eq("pc"), _eq("commune"))),
@@ -213,6 +230,11 @@ ADDRESS = Comparison(
             lambda a, b: _eq("pc")(a, b) and (a["bkey"] is None or b["bkey"] is None),
         ),
         Level("même code postal, voies différentes", "pc_l = pc_r", _eq("pc")),
+        Level(
+            "même commune, adresse incomplète",
+            "commune_l = commune_r AND (bkey_l IS NULL OR bkey_r IS NULL)",
+            lambda a, b: _eq("commune")(a, b) and (a["bkey"] is None or b["bkey"] is None),
+        ),
         Level("adresses différentes", "ELSE", lambda a, b: True),
     ),
 )

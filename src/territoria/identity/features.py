@@ -135,16 +135,38 @@ def build_features(mentions: pa.Table, *, shared_identifiers: bool = False) -> p
     An identifier is kept as it is when ``shared_identifiers`` (one id across sources), else
     prefixed with its source (a customer number means nothing in another service).
     """
-    cols = {c: mentions.column(c).to_pylist() for c in mentions.column_names}
-    name_of = _memo(_name)
-    date_of = _memo(_date)
-    address_of = _memo(_address)
-    phone_of = _memo(standardise_phone)
-    email_of = _memo(standardise_email)
-    sex_of = _memo(standardise_sex)
-    out: dict[str, list[Any]] = {c: [] for c in FEATURE_COLUMNS}
-    for i in range(mentions.num_rows):
-        name = name_of(
+    standardisers = _Standardisers(shared_identifiers)
+    parts = [standardisers.batch(batch) for batch in mentions.to_batches(BATCH_ROWS)]
+    return pa.concat_tables(parts) if parts else FEATURE_SCHEMA.empty_table()
+
+
+BATCH_ROWS = 200_000  # rows turned into Python objects at a time (memory stays flat)
+
+
+class _Standardisers:
+    """The standardisers with their caches, shared by every batch of one build."""
+
+    def __init__(self, shared_identifiers: bool) -> None:
+        self.shared = shared_identifiers
+        self.name_of = _memo(_name)
+        self.date_of = _memo(_date)
+        self.address_of = _memo(_address)
+        self.phone_of = _memo(standardise_phone)
+        self.email_of = _memo(standardise_email)
+        self.sex_of = _memo(standardise_sex)
+
+    def batch(self, batch: pa.RecordBatch) -> pa.Table:
+        cols = {c: batch.column(c).to_pylist() for c in batch.schema.names}
+        out: dict[str, list[Any]] = {c: [] for c in FEATURE_COLUMNS}
+        for i in range(batch.num_rows):
+            row = self.row(cols, i)
+            if row is not None:
+                for key in FEATURE_COLUMNS:
+                    out[key].append(row[key])
+        return pa.table(out, schema=FEATURE_SCHEMA)
+
+    def row(self, cols: dict[str, list[Any]], i: int) -> dict[str, Any] | None:
+        name = self.name_of(
             (
                 _blank(cols["full_name"][i]),
                 _blank(cols["family_name"][i]),
@@ -153,9 +175,9 @@ def build_features(mentions: pa.Table, *, shared_identifiers: bool = False) -> p
             )
         )
         if name is None:
-            continue
-        dob, year, month, day = date_of(_blank(cols["birth_date"][i]))
-        address = address_of(
+            return None
+        dob, year, month, day = self.date_of(_blank(cols["birth_date"][i]))
+        address = self.address_of(
             tuple(
                 _blank(cols[r][i])
                 for r in ("address", "street_number", "street_name", "postcode", "commune")
@@ -165,18 +187,16 @@ def build_features(mentions: pa.Table, *, shared_identifiers: bool = False) -> p
         row = {
             "unique_id": cols["mention_id"][i],
             "source": cols["source"][i],
-            "sex": sex_of(_blank(cols["sex"][i])) or name["sex_hint"],
+            "sex": self.sex_of(_blank(cols["sex"][i])) or name["sex_hint"],
             "dob": dob,
             "dob_y": year,
             "dob_m": month,
             "dob_d": day,
-            "phone": phone_of(_blank(cols["phone"][i])),
-            "email": email_of(_blank(cols["email"][i])),
-            "ident": _identifier(ident, cols["source"][i], shared_identifiers),
+            "phone": self.phone_of(_blank(cols["phone"][i])),
+            "email": self.email_of(_blank(cols["email"][i])),
+            "ident": _identifier(ident, cols["source"][i], self.shared),
             **address,
         }
         for key in ("fn", "gn", "gn1", "gk", "bn", "fullname"):
             row[key] = name[key]
-        for key in FEATURE_COLUMNS:
-            out[key].append(row[key])
-    return pa.table(out, schema=FEATURE_SCHEMA)
+        return row

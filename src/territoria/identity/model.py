@@ -83,6 +83,8 @@ BLOCKING: tuple[BlockingRule, ...] = (
     BlockingRule(((Key("gk"), Key("gk")), (Key("pc"), Key("pc")), (Key("fn", 1), Key("fn", 1)))),
     _rule("gk", ("bn", "fn")),
     _rule("gk", ("fn", "bn")),
+    _rule("dob", "pc"),  # a name changed or mistyped, the birth date and place kept
+    _rule("dob", "num"),
 )
 BLOCKING_RULES: tuple[str, ...] = tuple(rule.sql for rule in BLOCKING)
 # Pairs surely the same person, used to estimate the prior (λ) with an assumed recall.

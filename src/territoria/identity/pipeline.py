@@ -17,8 +17,9 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from territoria.identity.cluster import Clustering, cluster, conflict_rows
+from territoria.identity.cluster import CONFLICT_COLUMNS, Clustering, cluster, conflict_rows
 from territoria.identity.comparisons import GUARDIAN_MIN_AGE
 from territoria.identity.features import build_features
 from territoria.identity.model import (
@@ -89,6 +90,7 @@ def link_mentions(
     same: Iterable[tuple[str, str]] = (),
     different: Iterable[tuple[str, str]] = (),
     shared_identifiers: bool = False,
+    one_per_source: bool = False,
     settings: dict[str, Any] | None = None,
     threshold: float | None = None,
     connection: Any = None,
@@ -97,7 +99,8 @@ def link_mentions(
     """Persons among ``mentions`` (``MENTION_SCHEMA``): train without labels, score, cluster.
 
     ``same`` and ``different`` are agents' decisions on pairs of mention ids;
-    ``shared_identifiers`` says whether an ``identifier`` means the same across sources (an id
+    ``one_per_source`` links registers that hold each person at most once (one-to-one, see
+    ``cluster``); ``shared_identifiers`` says whether an ``identifier`` means the same across sources (an id
     the files share) or only within its source (a customer number); ``settings`` is a
     trained model to reuse instead of training a new one, with its ``threshold`` (by default
     the threshold is chosen without labels, see ``expected_f1_threshold``).
@@ -112,7 +115,13 @@ def link_mentions(
     params = from_splink(trained, threshold, REVIEW_BAND)
     progress("regroupement en personnes")
     clustering = cluster_pairs(
-        features, pairs, threshold, relations=relations, same=same, different=different
+        features,
+        pairs,
+        threshold,
+        relations=relations,
+        same=same,
+        different=different,
+        one_per_source=one_per_source,
     )
     timer.lap("cluster")
     ids = list(clustering.labels)
@@ -169,19 +178,34 @@ def cluster_pairs(
     relations: pa.Table | None = None,
     same: Iterable[tuple[str, str]] = (),
     different: Iterable[tuple[str, str]] = (),
+    one_per_source: bool = False,
 ) -> Clustering:
     same, different = list(same), list(different)
-    left = pairs.column("unique_id_l").to_pylist()
-    right = pairs.column("unique_id_r").to_pylist()
-    prob = pairs.column("match_probability").to_pylist()
-    kept = [(a, b, p) for a, b, p in zip(left, right, prob, strict=True) if p >= threshold]
+    above = pairs.filter(pc.greater_equal(pairs["match_probability"], threshold))
+    kept = list(
+        zip(
+            above["unique_id_l"].to_pylist(),
+            above["unique_id_r"].to_pylist(),
+            above["match_probability"].to_pylist(),
+            strict=True,
+        )
+    )
     involved = {x for a, b, _ in kept for x in (a, b)}
     involved |= {x for pair in same + different for x in pair}
-    columns = {c: features.column(c).to_pylist() for c in features.column_names}
-    ids = columns["unique_id"]
-    index = [i for i, uid in enumerate(ids) if uid in involved]
-    rows = conflict_rows(columns, index, _latest_birth_years(columns, relations))
-    return cluster(ids, rows, kept, threshold, same=same, different=different)
+    if relations is not None:
+        involved |= set(relations["mention_a"].to_pylist()) | set(
+            relations["mention_b"].to_pylist()
+        )
+    # Only the records in a pair, and only the fields conflicts read, become Python objects.
+    subset = features.filter(
+        pc.is_in(features["unique_id"], pa.array(sorted(involved), pa.string()))
+    )
+    columns = {c: subset.column(c).to_pylist() for c in CONFLICT_COLUMNS}
+    rows = conflict_rows(columns, range(subset.num_rows), _latest_birth_years(columns, relations))
+    ids = features["unique_id"].to_pylist()
+    return cluster(
+        ids, rows, kept, threshold, same=same, different=different, one_per_source=one_per_source
+    )
 
 
 def _latest_birth_years(

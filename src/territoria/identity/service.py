@@ -211,7 +211,10 @@ def review_pairs(result: LinkResult) -> list[tuple[str, str, float, dict[str, An
     if not candidates:
         return []
     wanted = {x for c in candidates for x in c[:2]}
-    rows = {r["unique_id"]: r for r in result.features.to_pylist() if r["unique_id"] in wanted}
+    chosen = result.features.filter(
+        pa.compute.is_in(result.features["unique_id"], pa.array(sorted(wanted), pa.string()))
+    )
+    rows = {r["unique_id"]: r for r in chosen.to_pylist()}
     tf = TermFrequencies.from_features(result.features, tf_columns(result.params))
     out = []
     for a, b, p, is_ambiguous in candidates:
