@@ -9,6 +9,7 @@ mentions cost seconds.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -135,12 +136,35 @@ def build_features(mentions: pa.Table, *, shared_identifiers: bool = False) -> p
     An identifier is kept as it is when ``shared_identifiers`` (one id across sources), else
     prefixed with its source (a customer number means nothing in another service).
     """
-    standardisers = _Standardisers(shared_identifiers)
-    parts = [standardisers.batch(batch) for batch in mentions.to_batches(BATCH_ROWS)]
+    batches = mentions.to_batches(BATCH_ROWS)
+    if mentions.num_rows >= PARALLEL_ABOVE and (os.cpu_count() or 1) > 1:
+        parts = _in_parallel(batches, shared_identifiers)
+    else:
+        standardisers = _Standardisers(shared_identifiers)
+        parts = [standardisers.batch(batch) for batch in batches]
     return pa.concat_tables(parts) if parts else FEATURE_SCHEMA.empty_table()
 
 
 BATCH_ROWS = 200_000  # rows turned into Python objects at a time (memory stays flat)
+PARALLEL_ABOVE = 400_000  # below, starting processes costs more than it saves
+
+
+def _in_parallel(batches: list[pa.RecordBatch], shared_identifiers: bool) -> list[pa.Table]:
+    """Standardise batches on every core (forked processes, each with its own caches)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context) as pool:
+        return list(pool.map(_standardise_batch, batches, [shared_identifiers] * len(batches)))
+
+
+_WORKER: dict[bool, _Standardisers] = {}
+
+
+def _standardise_batch(batch: pa.RecordBatch, shared_identifiers: bool) -> pa.Table:
+    standardisers = _WORKER.setdefault(shared_identifiers, _Standardisers(shared_identifiers))
+    return standardisers.batch(batch)
 
 
 class _Standardisers:

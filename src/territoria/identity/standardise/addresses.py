@@ -71,6 +71,7 @@ class _Complement:
 
     units: dict[str, str] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)
+    joined: bool = False  # a marker was taken from between two words, which now touch
 
     def add(self, kind: str, value: str) -> None:
         if kind in UNIT_ORDER:
@@ -100,7 +101,7 @@ def standardise_address(
         tokens, pc, town = _postcode_in_line(tokens, town)
     found = _Complement()
     number, suffix, street_type, name = _street(tokens, found)
-    if found.units or found.others:
+    if found.joined:
         number, suffix, street_type, name = _reread(number, suffix, street_type, name, found)
     _read_field(fold(_text(complement)[:_MAX_LENGTH]).split(), found)
     return Address(
@@ -158,8 +159,9 @@ def _street(tokens: list[str], found: _Complement) -> tuple[str, str, str, list[
     number, suffix, tokens = _number(tokens)
     street_type, tokens = _street_type(tokens)
     if not street_type:
-        tokens = _leading_units(tokens, found)
-        street_type, tokens = _street_type(tokens)
+        rest = _leading_units(tokens, found)
+        found.joined = found.joined or (bool(number) and len(rest) < len(tokens))
+        street_type, tokens = _street_type(rest)
     name = _scan_units(tokens, found)
     later = _later_street(name) if not number else None
     if later is None:
@@ -272,6 +274,7 @@ def _scan_once(tokens: list[str], found: _Complement, field: bool) -> tuple[list
             continue
         kind, value, i = unit
         found.add("RESIDENCE" if kind in RESIDENCE_WORDS else kind, value)
+        found.joined = found.joined or bool(kept and i < len(tokens))
         taken = True
     return kept, taken
 
