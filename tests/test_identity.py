@@ -18,6 +18,7 @@ from territoria.identity import (
     Attacher,
     ModelParams,
     Registry,
+    attach_new_mentions,
     evaluate_workspace,
     explain_pair,
     identity_status,
@@ -26,7 +27,7 @@ from territoria.identity import (
 )
 from territoria.identity.pipeline import link_mentions
 from territoria.identity.scoring import TermFrequencies, explain, tf_columns
-from territoria.ingest import ContractCatalog
+from territoria.ingest import ContractCatalog, ingest_file
 
 
 @pytest.fixture(scope="session")
@@ -97,21 +98,16 @@ def test_links_the_sandbox_with_quality_and_stable_keys(
     assert again.events == {}
 
 
-def test_a_new_delivery_keeps_keys_and_attaches_new_records(
-    linked: tuple[WorkspaceConfig, Store], tmp_path: Path
-) -> None:
-    config, store = linked
-    before = _keys(store)
-    person = next(
-        iter(
-            Registry(store.tables()).db.query(
-                "SELECT f.unique_id, f.fn, f.gn, f.dob FROM id_features f "
-                "WHERE f.source = 'library_members' AND f.dob IS NOT NULL LIMIT 1"
-            )
-        )
-    )
-    mention, family, given, dob = person
-    extra = tmp_path / "bibliotheque_nouveaux.ndjson"
+def _deliver_two_library_cards(
+    config: WorkspaceConfig, store: Store, folder: Path
+) -> tuple[str, str]:
+    """A new library delivery: a card for a person already known, one for a stranger.
+    Returns the mention id of the known person's existing record and the stranger's."""
+    mention, family, given, dob = Registry(store.tables()).db.query(
+        "SELECT f.unique_id, f.fn, f.gn, f.dob FROM id_features f "
+        "WHERE f.source = 'library_members' AND f.dob IS NOT NULL ORDER BY f.unique_id LIMIT 1"
+    )[0]
+    extra = folder / "bibliotheque_nouveaux.ndjson"
     common = {"categorie": "adulte", "date_adhesion": "2026-01-05", "nb_prets_annee": 0}
     cards = [
         {"numero_carte": "9900000001", "nom": family, "prenom": given.title(), **common},
@@ -119,18 +115,39 @@ def test_a_new_delivery_keeps_keys_and_attaches_new_records(
     ]
     cards[0]["date_naissance"], cards[1]["date_naissance"] = dob, "1990-02-03"
     extra.write_text("".join(json.dumps(c) + "\n" for c in cards), encoding="utf-8")
-    from territoria.ingest import ingest_file
-
     assert ingest_file(store, catalog(config).get("library_members"), extra).ok
+    return mention, "library_members|9900000002|member"
+
+
+def test_a_new_delivery_keeps_keys_and_attaches_new_records(
+    linked: tuple[WorkspaceConfig, Store], tmp_path: Path
+) -> None:
+    config, store = linked
+    before = _keys(store)
+    known, stranger = _deliver_two_library_cards(config, store, tmp_path)
     report = link_workspace(store, catalog(config))
     after = _keys(store)
     kept = sum(after[m][0] == k for m, (k, _) in before.items() if m in after)
     assert kept >= 0.99 * len(before)
-    assert after["library_members|9900000001|member"][0] == before[mention][0]
+    assert after["library_members|9900000001|member"][0] == before[known][0]
     assert report.events.get("person_attached", 0) >= 1
     assert report.events.get("person_created", 0) >= 1
-    events = Registry(store.tables()).events(after["library_members|9900000002|member"][0])
+    events = Registry(store.tables()).events(after[stranger][0])
     assert events and events[0]["kind"] == "created"
+
+
+def test_incremental_link_attaches_only_new_records(
+    linked: tuple[WorkspaceConfig, Store], tmp_path: Path
+) -> None:
+    config, store = linked
+    before = _keys(store)
+    known, stranger = _deliver_two_library_cards(config, store, tmp_path)
+    report = attach_new_mentions(store, catalog(config))
+    assert (report.new_mentions, report.attached, report.created) == (2, 1, 1)
+    after = _keys(store)
+    assert {m: k for m, k in after.items() if m in before} == before
+    assert after["library_members|9900000001|member"][0] == before[known][0]
+    assert after[stranger][0] not in {k for k, _ in before.values()}
 
 
 def test_agents_decisions_are_respected_by_later_runs(

@@ -15,7 +15,9 @@ from territoria.identity.pipeline import LinkResult, link_mentions
 from territoria.identity.registry import Registry
 from territoria.identity.scoring import Explanation
 from territoria.identity.service import (
+    AttachReport,
     LinkReport,
+    attach_new_mentions,
     evaluate_workspace,
     explain_pair,
     identity_status,
@@ -25,6 +27,7 @@ from territoria.identity.service import (
 __all__ = [
     "MENTION_SCHEMA",
     "ROLES",
+    "AttachReport",
     "Attacher",
     "Attachment",
     "EvaluationReport",
@@ -36,6 +39,7 @@ __all__ = [
     "Metrics",
     "ModelParams",
     "Registry",
+    "attach_new_mentions",
     "evaluate_against_truth",
     "evaluate_workspace",
     "explain_pair",

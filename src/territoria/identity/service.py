@@ -22,6 +22,7 @@ from territoria.identity.cluster import Merge
 from territoria.identity.comparisons import conflict_reason
 from territoria.identity.evaluate import EvaluationReport, evaluate_against_truth
 from territoria.identity.households import household_labels
+from territoria.identity.incremental import Attacher
 from territoria.identity.keys import assign_keys, groups_of
 from territoria.identity.mentions import read_workspace_mentions
 from territoria.identity.model import ModelParams
@@ -325,3 +326,64 @@ def explain_pair(store: Store, a: str, b: str) -> Explanation:
             )
     tf = TermFrequencies.from_features(registry.features(), tf_columns(params))
     return explain(params, tf, rows[a], rows[b])
+
+
+@dataclass
+class AttachReport:
+    new_mentions: int
+    attached: int
+    created: int
+    seconds: float
+    slowest_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def lines_fr(self) -> list[str]:
+        return [
+            f"Nouvelles fiches : {self.new_mentions}",
+            f"Rattachées à une personne connue : {self.attached}",
+            f"Nouvelles personnes : {self.created}",
+            f"Durée : {self.seconds:.1f} s (fiche la plus lente : {self.slowest_ms:.0f} ms)",
+            "Une liaison complète (« territoria link ») réexamine tout, avec les mêmes clés.",
+        ]
+
+
+def attach_new_mentions(
+    store: Store, contracts: Iterable[SourceContract], *, progress: Progress = lambda _: None
+) -> AttachReport:
+    """Attach the records not yet in the index, one by one, without re-linking the rest."""
+    import time
+
+    registry = Registry(store.tables())
+    model = registry.model()
+    if model is None:
+        raise TerritoriaError(
+            "aucun modèle : la première liaison doit être complète",
+            code="index_empty",
+            hint="lancez « territoria link » sans --incremental",
+        )
+    known = set(registry.assignments())
+    mentions = read_workspace_mentions(store, contracts).table
+    new = mentions.filter(
+        pa.compute.invert(pa.compute.is_in(mentions["mention_id"], pa.array(sorted(known))))
+    )
+    attacher = Attacher(registry, ModelParams.from_dict(model[1]))
+    run_id = registry.start_run("attach")
+    attached = created = 0
+    slowest = 0.0
+    start = time.perf_counter()
+    for i, row in enumerate(new.to_pylist()):
+        if i % 1000 == 0:
+            progress(f"rattachement des nouvelles fiches ({i}/{new.num_rows})")
+        t = time.perf_counter()
+        try:
+            result = attacher.attach(row, run_id)
+        except ValueError:  # no usable name: not a person
+            continue
+        slowest = max(slowest, (time.perf_counter() - t) * 1000)
+        created += result.created
+        attached += not result.created
+    report = AttachReport(new.num_rows, attached, created, time.perf_counter() - start, slowest)
+    registry.finish_run(run_id, model[0], report.as_dict())
+    return report

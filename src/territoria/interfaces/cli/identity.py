@@ -13,6 +13,7 @@ from rich.table import Table
 from territoria.core.errors import TerritoriaError
 from territoria.identity import (
     Registry,
+    attach_new_mentions,
     evaluate_workspace,
     explain_pair,
     identity_status,
@@ -74,6 +75,14 @@ def link(
         bool,
         typer.Option("--retrain", help="Réentraîner le modèle au lieu de réutiliser le dernier."),
     ] = False,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Rattacher seulement les fiches nouvelles depuis la dernière liaison, une à "
+            "une, sans réexaminer les autres (quelques millisecondes par fiche).",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -107,6 +116,10 @@ def link(
                 hint="sans fichier, « territoria link » relie les sources de l'espace de travail",
             )
         with workspace_store(workspace) as (config, store), _progress(as_json) as progress:
+            if incremental:
+                attached = attach_new_mentions(store, catalog_for(config), progress=progress)
+                _show(attached.as_dict(), attached.lines_fr(), as_json)
+                return
             report = link_workspace(store, catalog_for(config), retrain=retrain, progress=progress)
         _show(report.as_dict(), report.lines_fr(), as_json)
 
