@@ -335,6 +335,7 @@ class AttachReport:
     created: int
     seconds: float
     slowest_ms: float
+    not_persons: int = 0  # no usable name (an organisation, an empty name): never indexed
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -344,6 +345,7 @@ class AttachReport:
             f"Nouvelles fiches : {self.new_mentions}",
             f"Rattachées à une personne connue : {self.attached}",
             f"Nouvelles personnes : {self.created}",
+            f"Fiches sans nom de personne exploitable (non indexées) : {self.not_persons}",
             f"Durée : {self.seconds:.1f} s (fiche la plus lente : {self.slowest_ms:.0f} ms)",
             "Une liaison complète (« territoria link ») réexamine tout, avec les mêmes clés.",
         ]
@@ -370,7 +372,7 @@ def attach_new_mentions(
     )
     attacher = Attacher(registry, ModelParams.from_dict(model[1]))
     run_id = registry.start_run("attach")
-    attached = created = 0
+    attached = created = skipped = 0
     slowest = 0.0
     start = time.perf_counter()
     for i, row in enumerate(new.to_pylist()):
@@ -380,10 +382,12 @@ def attach_new_mentions(
         try:
             result = attacher.attach(row, run_id)
         except ValueError:  # no usable name: not a person
+            skipped += 1
             continue
         slowest = max(slowest, (time.perf_counter() - t) * 1000)
         created += result.created
         attached += not result.created
-    report = AttachReport(new.num_rows, attached, created, time.perf_counter() - start, slowest)
+    seconds = time.perf_counter() - start
+    report = AttachReport(attached + created, attached, created, seconds, slowest, skipped)
     registry.finish_run(run_id, model[0], report.as_dict())
     return report
