@@ -17,6 +17,7 @@ from territoria.identity.standardise import (
     PersonName,
     fold,
     given_name_key,
+    is_given_name,
     is_organisation,
     jaro_winkler,
     names_compatible,
@@ -276,6 +277,14 @@ def test_split_full_name(text: str | None, expected: tuple[str, str, str]) -> No
 )
 def test_is_organisation(text: str | None, organisation: bool) -> None:
     assert is_organisation(text) is organisation
+
+
+def test_is_given_name() -> None:
+    assert is_given_name("MARIE")
+    assert is_given_name("JEAN PIERRE")
+    assert is_given_name("GERARD")  # older names, rare among recent births
+    assert not is_given_name("FICTIVEVILLE")
+    assert not is_given_name("")
 
 
 @given(MAYBE_TEXT)

@@ -175,6 +175,8 @@ def _street(tokens: list[str], found: _Complement) -> tuple[str, str, str, list[
 
 def _number(tokens: list[str]) -> tuple[str, str, list[str]]:
     """Street number and bis/ter suffix at the start ("N 12", "12B", "12 BIS", "12-14")."""
+    if not tokens or not (tokens[0][0].isdigit() or tokens[0] in NUMBER_WORDS):
+        return "", "", tokens
     i = 1 if len(tokens) > 1 and tokens[0] in NUMBER_WORDS and tokens[1][:1].isdigit() else 0
     match = _NUMBER.fullmatch(tokens[i]) if i < len(tokens) else None
     if match is None:

@@ -47,7 +47,15 @@ class _FoldTable(dict[int, str]):
 _TABLE = _FoldTable()
 
 
+# ASCII fast path: letters up, digits kept, every other byte a space (same as ``_fold_char``).
+_ASCII_FOLD = bytes(
+    c - 32 if 97 <= c <= 122 else c if 48 <= c <= 57 or 65 <= c <= 90 else 32 for c in range(256)
+)
+
+
 def _fold(text: str) -> str:
+    if text.isascii():
+        return " ".join(text.encode("ascii").translate(_ASCII_FOLD).decode("ascii").split())
     return " ".join(text.translate(_TABLE).split())
 
 
