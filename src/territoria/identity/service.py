@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from territoria.backends import Store
 from territoria.core.contract import SourceContract
@@ -199,11 +200,23 @@ def review_pairs(result: LinkResult) -> list[tuple[str, str, float, dict[str, An
         for x, rivals in result.clustering.ambiguous.items()
         for ordered_pair in (ordered(x, rivals[0]), ordered(x, rivals[1]))
     }
+    pairs = result.pairs
+    in_band = pc.and_(
+        pc.greater_equal(pairs["match_probability"], low),
+        pc.less(pairs["match_probability"], high),
+    )
+    if ambiguous:
+        records = pa.array(sorted({x for pair in ambiguous for x in pair}), pa.string())
+        touching = pc.and_(
+            pc.is_in(pairs["unique_id_l"], records), pc.is_in(pairs["unique_id_r"], records)
+        )
+        in_band = pc.or_(in_band, touching)
+    chosen = pairs.filter(in_band)  # only these become Python objects
     candidates = []
     for a, b, p in zip(
-        result.pairs["unique_id_l"].to_pylist(),
-        result.pairs["unique_id_r"].to_pylist(),
-        result.pairs["match_probability"].to_pylist(),
+        chosen["unique_id_l"].to_pylist(),
+        chosen["unique_id_r"].to_pylist(),
+        chosen["match_probability"].to_pylist(),
         strict=True,
     ):
         pair = ordered(a, b)
@@ -212,10 +225,10 @@ def review_pairs(result: LinkResult) -> list[tuple[str, str, float, dict[str, An
     if not candidates:
         return []
     wanted = {x for c in candidates for x in c[:2]}
-    chosen = result.features.filter(
-        pa.compute.is_in(result.features["unique_id"], pa.array(sorted(wanted), pa.string()))
+    subset = result.features.filter(
+        pc.is_in(result.features["unique_id"], pa.array(sorted(wanted), pa.string()))
     )
-    rows = {r["unique_id"]: r for r in chosen.to_pylist()}
+    rows = {r["unique_id"]: r for r in subset.to_pylist()}
     tf = TermFrequencies.from_features(result.features, tf_columns(result.params))
     out = []
     for a, b, p, is_ambiguous in candidates:
@@ -367,9 +380,7 @@ def attach_new_mentions(
         )
     known = set(registry.assignments())
     mentions = read_workspace_mentions(store, contracts).table
-    new = mentions.filter(
-        pa.compute.invert(pa.compute.is_in(mentions["mention_id"], pa.array(sorted(known))))
-    )
+    new = mentions.filter(pc.invert(pc.is_in(mentions["mention_id"], pa.array(sorted(known)))))
     attacher = Attacher(registry, ModelParams.from_dict(model[1]))
     run_id = registry.start_run("attach")
     attached = created = skipped = 0
