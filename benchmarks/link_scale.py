@@ -53,12 +53,10 @@ def connection(work: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def peak_rss_gb() -> float:
-    kib = sum(
-        resource.getrusage(who).ru_maxrss
-        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    return round(kib / 1024**2, 2)
+def peak_rss_gb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (or of the largest of its finished children,
+    e.g. the standardisation workers), in GB."""
+    return round(resource.getrusage(who).ru_maxrss / 1024**2, 2)
 
 
 class Laps:
@@ -87,6 +85,7 @@ def run_ours(work: Path) -> dict[str, Any]:
         "threshold": result.threshold,
         "refused_merges": result.clustering.refused,
         "peak_rss_gb": peak_rss_gb(),
+        "workers_peak_rss_gb": peak_rss_gb(resource.RUSAGE_CHILDREN),
     }
 
 
@@ -352,9 +351,12 @@ def linkage_seconds(timings: dict[str, float]) -> float:
 
 def report(label: str, run: dict[str, Any], scores: dict[str, Any]) -> None:
     phases = ", ".join(f"{k} {v:.1f}" for k, v in run["timings"].items())
+    forked = run.get("workers_peak_rss_gb")
+    workers = f" (processus de normalisation : {forked:.2f} Go au plus)" if forked else ""
     print(
         f"{label} : liaison {linkage_seconds(run['timings']):.1f} s hors normalisation "
-        f"({phases}) ; mémoire max {run['peak_rss_gb']:.2f} Go ; "
+        f"({phases}) ; mémoire max {run['peak_rss_gb']:.2f} Go"
+        f"{workers} ; "
         f"{run['pairs_kept']:,} paires scorées gardées"
     )
     print(
@@ -377,6 +379,7 @@ def result_line(n: int, ours: dict[str, Any], mine: dict[str, Any], ref: dict[st
         "ratio": round(seconds / ref_seconds, 3) if ref_seconds else None,
         "records": 2 * n,
         "peak_rss_gb": ours["peak_rss_gb"],
+        "workers_peak_rss_gb": ours["workers_peak_rss_gb"],
         "f1": mine["f1"],
         "precision": mine["precision"],
         "recall": mine["recall"],

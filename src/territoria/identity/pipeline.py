@@ -166,6 +166,7 @@ def score_pairs(
         "match_weight::DOUBLE AS match_weight"
     ).to_arrow_table()
     predictions.drop_table_from_database_and_remove_from_cache()
+    con.execute("DROP TABLE IF EXISTS territoria_features")  # the caller's connection lives on
     timer.lap("predict")
     return pairs.cast(PAIR_SCHEMA), trained
 

@@ -74,10 +74,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+
+
 def new_key(prefix: str) -> str:
     """A pseudonymous key: ``P-`` (person) or ``F-`` (foyer) and 12 random base-32 digits."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    return prefix + "-" + "".join(secrets.choice(alphabet) for _ in range(12))
+    bits = secrets.randbits(60)  # one draw from the system's generator, 12 digits of 5 bits
+    return prefix + "-" + "".join(_BASE32[(bits >> (5 * i)) & 31] for i in range(12))
 
 
 def ordered(a: str, b: str) -> tuple[str, str]:
