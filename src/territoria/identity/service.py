@@ -69,15 +69,18 @@ class LinkReport:
             f"Paires incertaines en attente de revue : {self.pending_reviews} "
             "(« territoria identity review »)",
             "Clés : "
-            + ", ".join(
-                f"{n} {label}"
-                for key, label in (
-                    ("person_created", "personnes créées"),
-                    ("person_attached", "fiches rattachées"),
-                    ("person_merged", "fusions"),
-                    ("person_split", "séparations"),
+            + (
+                ", ".join(
+                    f"{n} {label}"
+                    for key, label in (
+                        ("person_created", "personnes créées"),
+                        ("person_attached", "fiches rattachées"),
+                        ("person_merged", "fusions"),
+                        ("person_split", "séparations"),
+                    )
+                    if (n := e.get(key))
                 )
-                if (n := e.get(key))
+                or "inchangées (mêmes personnes, mêmes clés qu'à la liaison précédente)"
             ),
         ]
         return lines
