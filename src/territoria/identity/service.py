@@ -8,6 +8,7 @@ one transaction. Agents' decisions are applied on every run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,7 @@ def link_workspace(
         progress=progress,
     )
     progress("ménages, clés stables et file de revue")
+    started = time.perf_counter()
     previous = registry.assignments()
     person_of = result.clustering.labels
     persons, person_events = assign_keys(
@@ -155,7 +157,7 @@ def link_workspace(
         pending_reviews=registry.pending_reviews(),
         events=_count_kinds(events),
         refused_merges=result.clustering.refused,
-        timings=result.timings,
+        timings={**result.timings, "keys_and_writes": round(time.perf_counter() - started, 3)},
     )
     registry.finish_run(run_id, version, report.as_dict())
     return report
@@ -371,8 +373,6 @@ def attach_new_mentions(
     store: Store, contracts: Iterable[SourceContract], *, progress: Progress = lambda _: None
 ) -> AttachReport:
     """Attach the records not yet in the index, one by one, without re-linking the rest."""
-    import time
-
     registry = Registry(store.tables())
     model = registry.model()
     if model is None:
