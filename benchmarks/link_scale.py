@@ -59,17 +59,6 @@ def peak_rss_gb(who: int = resource.RUSAGE_SELF) -> float:
     return round(resource.getrusage(who).ru_maxrss / 1024**2, 2)
 
 
-class Laps:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.timings[name] = round(now - self._last, 3)
-        self._last = now
-
-
 # ---------------------------------------------------------------- Territoria side (child)
 
 
@@ -232,6 +221,8 @@ def train_noid(linker: Any) -> None:
 
 def run_reference(work: Path, blocking: str) -> dict[str, Any]:
     from splink import DuckDBAPI, Linker
+
+    from territoria.identity.pipeline import Laps
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     con = connection(work)

@@ -10,8 +10,8 @@ mentions cost seconds.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any
 
 import pyarrow as pa
 
@@ -53,22 +53,6 @@ FEATURE_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
 )
 FEATURE_SCHEMA = pa.schema(list(FEATURE_FIELDS))
 FEATURE_COLUMNS: tuple[str, ...] = tuple(name for name, _ in FEATURE_FIELDS)
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-def _memo(fn: Callable[[K], V]) -> Callable[[K], V]:
-    cache: dict[K, V] = {}
-
-    def get(key: K) -> V:
-        try:
-            return cache[key]
-        except KeyError:
-            value = cache[key] = fn(key)
-            return value
-
-    return get
 
 
 def _blank(value: str | None) -> str | None:
@@ -172,12 +156,12 @@ class _Standardisers:
 
     def __init__(self, shared_identifiers: bool) -> None:
         self.shared = shared_identifiers
-        self.name_of = _memo(_name)
-        self.date_of = _memo(_date)
-        self.address_of = _memo(_address)
-        self.phone_of = _memo(standardise_phone)
-        self.email_of = _memo(standardise_email)
-        self.sex_of = _memo(standardise_sex)
+        self.name_of = cache(_name)
+        self.date_of = cache(_date)
+        self.address_of = cache(_address)
+        self.phone_of = cache(standardise_phone)
+        self.email_of = cache(standardise_email)
+        self.sex_of = cache(standardise_sex)
 
     def batch(self, batch: pa.RecordBatch) -> pa.Table:
         cols = {c: batch.column(c).to_pylist() for c in batch.schema.names}

@@ -57,9 +57,10 @@ class LinkResult:
         return self.params.threshold
 
 
-class _Timer:
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
+class Laps:
+    """Seconds spent in each phase, in order (``timings``), for reports and benchmarks."""
+
+    def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self._last = time.perf_counter()
 
@@ -105,7 +106,7 @@ def link_mentions(
     trained model to reuse instead of training a new one, with its ``threshold`` (by default
     the threshold is chosen without labels, see ``expected_f1_threshold``).
     """
-    timer = _Timer(progress)
+    timer = Laps()
     progress("normalisation des noms, dates et adresses")
     features = build_features(mentions, shared_identifiers=shared_identifiers)
     timer.lap("standardise")
@@ -137,7 +138,7 @@ def score_pairs(
     settings: dict[str, Any] | None,
     connection: Any,
     progress: Progress,
-    timer: _Timer,
+    timer: Laps,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """Candidate pairs scored with Splink (training first when no ``settings`` are given)."""
     from splink import DuckDBAPI, Linker
