@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from identity_fixtures import catalog, load_people, make_sandbox
 from territoria.backends import Store, open_store
-from territoria.core.config import WorkspaceConfig, init_workspace
+from territoria.core.config import WorkspaceConfig, init_workspace, load_workspace
+from territoria.identity import link_workspace
 
 PG_URL = os.environ.get("TERRITORIA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("TERRITORIA_REQUIRE_POSTGRES") == "1"
@@ -60,3 +63,31 @@ def store(workspace: WorkspaceConfig) -> Iterator[Store]:
     s = open_store(workspace)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated territory (1,500 inhabitants), generated once per session."""
+    return make_sandbox(tmp_path_factory.mktemp("identity") / "sandbox")
+
+
+@pytest.fixture(scope="session")
+def linked_template(tmp_path_factory: pytest.TempPathFactory, sandbox: Path) -> Path:
+    """An embedded workspace with the sandbox's persons loaded and linked, built once."""
+    config = init_workspace(tmp_path_factory.mktemp("identity") / "ws", name="Test")
+    store = open_store(config)
+    load_people(store, config, sandbox)
+    link_workspace(store, catalog(config))
+    store.close()
+    return config.root
+
+
+@pytest.fixture
+def linked(linked_template: Path, tmp_path: Path) -> Iterator[tuple[WorkspaceConfig, Store]]:
+    """A private copy of the linked workspace (tests may change it)."""
+    root = tmp_path / "ws"
+    shutil.copytree(linked_template, root)
+    config = load_workspace(root)
+    store = open_store(config)
+    yield config, store
+    store.close()

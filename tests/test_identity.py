@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from identity_fixtures import catalog, load_people, make_sandbox
+from identity_fixtures import catalog, load_people
 from territoria.backends import Store, open_store
-from territoria.core.config import WorkspaceConfig, init_workspace, load_workspace
+from territoria.core.config import WorkspaceConfig
 from territoria.identity import (
     MENTION_SCHEMA,
     Attacher,
@@ -28,33 +26,6 @@ from territoria.identity import (
 from territoria.identity.pipeline import link_mentions
 from territoria.identity.scoring import TermFrequencies, explain, tf_columns
 from territoria.ingest import ContractCatalog, ingest_file
-
-
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_sandbox(tmp_path_factory.mktemp("identity") / "sandbox")
-
-
-@pytest.fixture(scope="session")
-def linked_template(tmp_path_factory: pytest.TempPathFactory, sandbox: Path) -> Path:
-    """An embedded workspace with the sandbox's persons loaded and linked, built once."""
-    config = init_workspace(tmp_path_factory.mktemp("identity") / "ws", name="Test")
-    store = open_store(config)
-    load_people(store, config, sandbox)
-    link_workspace(store, catalog(config))
-    store.close()
-    return config.root
-
-
-@pytest.fixture
-def linked(linked_template: Path, tmp_path: Path) -> Iterator[tuple[WorkspaceConfig, Store]]:
-    """A private copy of the linked workspace (tests may change it)."""
-    root = tmp_path / "ws"
-    shutil.copytree(linked_template, root)
-    config = load_workspace(root)
-    store = open_store(config)
-    yield config, store
-    store.close()
 
 
 @pytest.mark.slow

@@ -261,6 +261,30 @@ class EmbeddedStore(Store):
         listing = ", ".join(quote_literal(str(p)) for p in files)
         return f"read_parquet([{listing}], union_by_name=true, filename={quote_ident('_file')})"
 
+    def raw_records(
+        self, source: str, key_field: str, keys: list[str], columns: list[str] | None = None
+    ) -> pa.Table:
+        """Pushed-down lookup in the source's Parquet files (the latest load wins)."""
+        files = self._files("raw", source, None)
+        if not files or not keys:
+            return pa.table({})
+        listing = ", ".join(quote_literal(str(p)) for p in files)
+        select = "*" if columns is None else ", ".join(quote_ident(c) for c in columns)
+        key = quote_ident(key_field)
+        with duckdb.connect() as con:
+            scan = f"read_parquet([{listing}], union_by_name=true, file_row_number=true, filename=true)"
+            present = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+            if key_field not in present:
+                return pa.table({})
+            if columns is not None:
+                select = ", ".join(quote_ident(c) for c in columns if c in present) or key
+            return con.sql(
+                f"SELECT {select} FROM {scan} WHERE CAST({key} AS VARCHAR) IN "
+                f"(SELECT unnest($keys::VARCHAR[])) QUALIFY row_number() OVER (PARTITION BY {key} "
+                "ORDER BY list_position($files::VARCHAR[], filename) DESC, file_row_number DESC) = 1",
+                params={"keys": keys, "files": [str(p) for p in files]},
+            ).to_arrow_table()
+
     def tables(self) -> TableDB:
         if self._tables is None:
             self._tables = SQLiteTables(self.root / "tables.sqlite")

@@ -297,6 +297,27 @@ class PostgresStore(Store):
                     [dict(zip(wanted, r, strict=True)) for r in rows], schema=schema
                 )
 
+    def raw_records(
+        self, source: str, key_field: str, keys: list[str], columns: list[str] | None = None
+    ) -> pa.Table:
+        """Lookup by key in the source's table (the latest row of a key wins)."""
+        types = dict(self._column_types(f"raw_{source}"))
+        if key_field not in types or not keys:
+            return pa.table({})
+        wanted = [c for c in (types if columns is None else columns) if c in types]
+        wanted = [c for c in wanted if not c.startswith("_")] or [key_field]
+        schema = pa.schema([(c, _ARROW_TYPES.get(types[c], pa.string())) for c in wanted])
+        key = _ident(key_field)
+        rows = self._conn.execute(
+            f"SELECT DISTINCT ON ({key}::text) {', '.join(_ident(c) for c in wanted)} "
+            f"FROM {_ident(f'raw_{source}')} WHERE {key}::text = ANY(%s) "
+            f"ORDER BY {key}::text, _row DESC",
+            [list(keys)],
+        ).fetchall()
+        return pa.Table.from_pylist(
+            [dict(zip(wanted, r, strict=True)) for r in rows], schema=schema
+        )
+
     def recover(self) -> int:
         """Remove staging folders of interrupted loads (the database itself rolled them back)."""
         removed = 0

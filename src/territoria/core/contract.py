@@ -179,6 +179,10 @@ class Retention(_Strict):
     starts: str = "from_record_date"
     final_fate: Literal["eliminate", "archive", "sort"] = "eliminate"
     reference: str | None = None
+    date_field: str | None = Field(
+        default=None,
+        description="date or datetime field whose value starts the retention clock",
+    )
 
     @field_validator("duration")
     @classmethod
@@ -245,6 +249,19 @@ class Linkage(_Strict):
     dwelling: dict[LinkageRole, str] = Field(default_factory=dict)
 
 
+def _check_retention_date_field(retention: Retention, by_name: dict[str, FieldSpec]) -> None:
+    """``retention.date_field`` must name a date or datetime field of the source."""
+    name = retention.date_field
+    if name is None:
+        return
+    if name not in by_name:
+        raise ValueError(f"retention.date_field désigne un champ inconnu : {name}")
+    if by_name[name].type not in ("date", "datetime"):
+        raise ValueError(
+            f"retention.date_field désigne « {name} », qui n'est pas de type date ou datetime"
+        )
+
+
 class SourceContract(_Strict):
     """A source's data contract (see the module docstring)."""
 
@@ -285,6 +302,7 @@ class SourceContract(_Strict):
         for key in self.table_schema.primary_key:
             if key not in by_name:
                 raise ValueError(f"primaryKey désigne un champ inconnu : {key}")
+        _check_retention_date_field(self.retention, by_name)
         has_special = any(f.category == "special_category" for f in self.table_schema.fields)
         if has_special and not self.special_category_basis:
             raise ValueError(

@@ -73,3 +73,7 @@ class InputFileError(TerritoriaError):
 
 class StoreError(TerritoriaError):
     """The data store refused or failed an operation."""
+
+
+class GovernanceError(TerritoriaError):
+    """A policy file, a purpose, an actor, a key or the audit ledger is invalid or refused."""

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from territoria.interfaces.cli import contracts, demo, identity, ingest, workspace
+from territoria.interfaces.cli import (
+    contracts,
+    demo,
+    governance,
+    identity,
+    ingest,
+    rights,
+    workspace,
+)
 from territoria.interfaces.cli.sandbox import app as sandbox_app
 
 app = typer.Typer(
@@ -27,6 +35,11 @@ app.command("quarantine")(ingest.quarantine)
 app.command("report")(workspace.report)
 app.command("link")(identity.link)
 app.add_typer(identity.app, name="identity")
+app.add_typer(governance.policy_app, name="policy")
+app.add_typer(governance.audit_app, name="audit")
+app.add_typer(rights.app, name="rights")
+app.command("read")(governance.read)
+app.command("synergies")(governance.synergies)
 app.add_typer(
     sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria."
 )

@@ -16,6 +16,7 @@ from rich.console import Console
 from territoria.backends import Store, open_store
 from territoria.core.config import WorkspaceConfig, load_workspace
 from territoria.core.errors import TerritoriaError
+from territoria.governance import Governance
 from territoria.ingest.catalog import ContractCatalog
 
 console = Console()
@@ -32,6 +33,25 @@ WorkspaceOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Sortie JSON (pour les scripts) au lieu d'un tableau.")
+]
+
+ActorOption = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        envvar="TERRITORIA_ACTOR",
+        help="Qui agit : identifiant d'agent (policy/actors.yaml) ou resident:<clé> "
+        "(défaut : $TERRITORIA_ACTOR).",
+    ),
+]
+OptionalPurpose = Annotated[
+    str | None,
+    typer.Option(
+        "--purpose",
+        "-p",
+        help="Finalité du registre sous laquelle on agit (défaut : la première habilitation "
+        "de l'acteur qui ouvre cette vue).",
+    ),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,6 +106,13 @@ def workspace_store(workspace: Path | None) -> Iterator[tuple[WorkspaceConfig, S
         yield config, store
     finally:
         store.close()
+
+
+@contextmanager
+def governed(workspace: Path | None) -> Iterator[tuple[WorkspaceConfig, Store, Governance]]:
+    """The workspace's store and its governance (the one way to personal data)."""
+    with workspace_store(workspace) as (config, store):
+        yield config, store, Governance.open(config, store)
 
 
 def catalog_for(config: WorkspaceConfig) -> ContractCatalog:

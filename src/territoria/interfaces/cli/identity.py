@@ -11,21 +11,23 @@ import typer
 from rich.table import Table
 
 from territoria.core.errors import TerritoriaError
+from territoria.governance.steward import decide_pair, explain_records, review_queue
 from territoria.identity import (
-    Registry,
     attach_new_mentions,
     evaluate_workspace,
-    explain_pair,
     identity_status,
     link_files,
     link_workspace,
 )
 from territoria.interfaces.cli.common import (
+    ActorOption,
     JsonOption,
+    OptionalPurpose,
     WorkspaceOption,
     catalog_for,
     console,
     err_console,
+    governed,
     handled,
     print_json,
     workspace_store,
@@ -166,14 +168,18 @@ def evaluate(
 
 @app.command("review")
 def review(
+    actor: ActorOption = "",
+    purpose: OptionalPurpose = None,
     limit: Annotated[int, typer.Option(help="Nombre de paires affichées.")] = 10,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Les paires incertaines à trancher, les plus incertaines d'abord, avec leur explication."""
-    with handled(as_json), workspace_store(workspace) as (_config, store):
-        registry = Registry(store.tables())
-        pending, total = registry.reviews(limit), registry.pending_reviews()
+    """Les paires incertaines à trancher, les plus incertaines d'abord, avec leur explication.
+
+    Réservé aux agents de l'index des résidents (vue « review ») ; la consultation est journalisée.
+    """
+    with handled(as_json), governed(workspace) as (_config, _store, gov):
+        total, pending = review_queue(gov, actor, purpose, limit)
     if as_json:
         print_json({"pending": total, "pairs": pending})
         return
@@ -194,7 +200,7 @@ def review(
             )
     if pending:
         console.print(
-            "\nTrancher : territoria identity decide FICHE_A FICHE_B same|different --agent NOM"
+            "\nTrancher : territoria identity decide FICHE_A FICHE_B same|different --as AGENT"
         )
 
 
@@ -205,15 +211,16 @@ def decide(
     decision: Annotated[
         str, typer.Argument(help="same (même personne) ou different (personnes différentes).")
     ],
-    agent: Annotated[str, typer.Option("--agent", help="Agent qui décide (tracé).")],
+    actor: ActorOption = "",
+    purpose: OptionalPurpose = None,
     note: Annotated[str, typer.Option(help="Motif de la décision.")] = "",
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Enregistrer la décision d'un agent sur une paire ; toute liaison suivante la respecte."""
-    with handled(as_json), workspace_store(workspace) as (_config, store):
-        Registry(store.tables()).decide(mention_a, mention_b, decision, agent, note)  # type: ignore[arg-type]
-    result = {"mention_a": mention_a, "mention_b": mention_b, "decision": decision, "agent": agent}
+    with handled(as_json), governed(workspace) as (_config, _store, gov):
+        decide_pair(gov, actor, purpose, mention_a, mention_b, decision, note)  # type: ignore[arg-type]
+    result = {"mention_a": mention_a, "mention_b": mention_b, "decision": decision, "agent": actor}
     _show(
         result,
         ["Décision enregistrée : elle s'appliquera à la prochaine liaison (« territoria link »)."],
@@ -225,10 +232,12 @@ def decide(
 def explain(
     mention_a: Annotated[str, typer.Argument(help="Première fiche (source|identifiant|rôle).")],
     mention_b: Annotated[str, typer.Argument(help="Seconde fiche.")],
+    actor: ActorOption = "",
+    purpose: OptionalPurpose = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Pourquoi deux fiches sont (ou non) la même personne, champ par champ."""
-    with handled(as_json), workspace_store(workspace) as (_config, store):
-        explanation = explain_pair(store, mention_a, mention_b)
+    with handled(as_json), governed(workspace) as (_config, _store, gov):
+        explanation = explain_records(gov, actor, purpose, mention_a, mention_b)
     _show(explanation.as_dict(), explanation.lines_fr(), as_json)

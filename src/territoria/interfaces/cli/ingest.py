@@ -12,19 +12,22 @@ from rich.table import Table
 
 from territoria.backends import Store
 from territoria.core.types import LOAD_STATUS_LABELS
+from territoria.governance.steward import quarantine_export, quarantine_rows
 from territoria.ingest import (
     ContractCatalog,
     LoadOutcome,
-    export_quarantine,
     ingest_files,
     sandbox_items,
 )
 from territoria.interfaces.cli.common import (
+    ActorOption,
     JsonOption,
+    OptionalPurpose,
     WorkspaceOption,
     catalog_for,
     console,
     err_console,
+    governed,
     handled,
     print_json,
     workspace_store,
@@ -214,24 +217,29 @@ def quarantine(
             "au service ou au délégataire qui les a livrées).",
         ),
     ] = None,
+    actor: ActorOption = "",
+    purpose: OptionalPurpose = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Montrer les lignes mises en quarantaine d'une source, avec le champ et la raison du rejet.
 
-    Exemple : territoria quarantine waste_lifts --csv rejets_levees.csv
+    Les lignes rejetées contiennent des données personnelles : seul le service qui détient la
+    source les voit (--as AGENT), et la consultation est journalisée.
+
+    Exemple : territoria quarantine water_subscribers --as ines.eau --csv rejets.csv
     """
-    with handled(as_json), workspace_store(workspace) as (config, store):
-        catalog_for(config).get(source)
+    with handled(as_json), governed(workspace) as (_config, _store, gov):
+        gov.catalog.get(source)
         if export is not None:
-            count = export_quarantine(store, source, export, load_id)
+            count = quarantine_export(gov, actor, purpose, source, export, load_id)
             if as_json:
                 print_json({"source": source, "exported": count, "file": str(export)})
             else:
                 console.print(f"{count} ligne(s) rejetée(s) écrite(s) dans {export}")
             return
-        total = store.quarantine_count(source, load_id)
-        rows = store.quarantine(source, load_id, limit, offset).to_pylist()
+        total, table = quarantine_rows(gov, actor, purpose, source, load_id, limit, offset)
+        rows = table.to_pylist()
     if as_json:
         for row in rows:
             row["errors"] = json.loads(row["errors"]) if row["errors"] else []

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from territoria.core.config import EMBEDDED, init_workspace
+from territoria.governance import install_policy
 from territoria.interfaces.cli.common import (
     JsonOption,
     WorkspaceOption,
@@ -43,6 +44,7 @@ def init(
 
     with handled(as_json):
         config = init_workspace(directory, name=name, store_url=store, schema=schema)
+        install_policy(config.root)
         open_store(config).close()
     if as_json:
         print_json({"workspace": str(config.root), "store": config.store.kind})

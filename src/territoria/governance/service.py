@@ -1,0 +1,377 @@
+"""``Governance``: the workspace's policy, keys, ledger, consents and governed read, together.
+
+Interfaces (CLI, API, pages) and apps hold one ``Governance`` and call its methods; none of
+them reads the store's personal data any other way. Every method that reads or writes
+personal data decides first, then leaves one ledger record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from territoria.backends import Store, TableDB
+from territoria.core.config import WorkspaceConfig
+from territoria.core.errors import GovernanceError
+from territoria.governance.consents import ConsentBook, ConsentRecord, ObjectionRecord
+from territoria.governance.decide import Decision, decide
+from territoria.governance.ledger import AuditEntry, AuditLedger
+from territoria.governance.policy import Policy, Purpose, builtin_policy_dir, load_policy
+from territoria.governance.pseudonyms import Keyring, Pseudonymiser
+from territoria.governance.read import GovernedReader, ReadRequest, ReadResult
+from territoria.governance.retention import RetentionEngine
+from territoria.governance.synergies import DEFAULT_MIN_CELL, SynergyCell, service_pairs
+from territoria.governance.transparency import AccessEntry, transparency_entries
+from territoria.ingest.catalog import ContractCatalog
+
+__all__ = ["Governance", "install_policy", "policy_dir"]
+
+POLICY_DIR = "policy"
+
+
+def policy_dir(root: Path) -> Path:
+    """The workspace's own policy folder if it has one, else the shipped default."""
+    folder = root / POLICY_DIR
+    return folder if (folder / "register.yaml").is_file() else builtin_policy_dir()
+
+
+def install_policy(root: Path) -> Path:
+    """Copy the shipped policy into a workspace's ``policy/`` (kept if already there)."""
+    folder = root / POLICY_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("register.yaml", "actors.yaml"):
+        target = folder / name
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            tmp.write_bytes((builtin_policy_dir() / name).read_bytes())
+            tmp.replace(target)
+    return folder
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Acting:
+    """Who acts on a resident's rights, under which purpose, for which person."""
+
+    decision: Decision
+    purpose: Purpose
+    person: str
+
+
+class Governance:
+    """See the module docstring; ``Governance.open(config, store)`` is the usual way in."""
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: ContractCatalog,
+        policy: Policy,
+        keyring: Keyring,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        db: TableDB | None = None,
+    ) -> None:
+        self.store, self.catalog, self.policy, self.keyring = store, catalog, policy, keyring
+        self.clock = clock or _utc_now
+        self.db = db or store.tables()
+        self.contracts = dict(catalog.contracts)
+        self.ledger = AuditLedger(self.db, clock=self.clock)
+        self.consents = ConsentBook(self.db, clock=self.clock)
+        self.pseudonyms = Pseudonymiser(keyring)
+        self.retention = RetentionEngine(store, catalog, clock=self.clock)
+        self._ensure_index_tables()
+        self.reader = GovernedReader(
+            store,
+            self.db,
+            self.contracts,
+            policy,
+            self.ledger,
+            self.consents,
+            self.pseudonyms,
+            self.clock,
+            hidden=self.retention.hidden_records,
+        )
+        self._note_policy()
+
+    @classmethod
+    def open(
+        cls,
+        config: WorkspaceConfig,
+        store: Store,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        policy: Policy | None = None,
+    ) -> Governance:
+        catalog = ContractCatalog.load(*config.contract_paths)
+        policy = policy or load_policy(policy_dir(config.root))
+        return cls(store, catalog, policy, Keyring.for_workspace(config.root), clock=clock)
+
+    def _ensure_index_tables(self) -> None:
+        """The resident index's tables exist even before the first link (empty index)."""
+        from territoria.identity import Registry
+
+        Registry(self.db)
+
+    def _note_policy(self) -> None:
+        """A policy whose digest differs from the last one recorded is a policy change."""
+        rule = f"policy:{self.policy.digest[:16]}"
+        last = self.ledger.records(kind="policy", limit=1)
+        if last and last[0].entry.rule == rule:
+            return
+        self.ledger.append(
+            AuditEntry(
+                kind="policy",
+                actor="system",
+                service="",
+                role="",
+                purpose="",
+                legal_basis="",
+                view="policy.load",
+                rule=rule,
+                reason=f"politique en vigueur : {len(self.policy.purposes)} finalités, "
+                f"{len(self.policy.roles)} rôles ({self.policy.register_file.parent})",
+            )
+        )
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def decide(self, actor: str, purpose: str, view: str) -> Decision:
+        return decide(self.policy, self.contracts, actor, purpose, view)
+
+    def read(self, request: ReadRequest) -> ReadResult:
+        """The governed read (see ``territoria.governance.read``)."""
+        return self.reader.read(request)
+
+    def record(
+        self,
+        decision: Decision,
+        *,
+        kind: str,
+        view: str,
+        persons: tuple[str, ...] = (),
+        fields: tuple[str, ...] = (),
+        reason: str | None = None,
+    ) -> int:
+        """Append the ledger record of an operation decided elsewhere; returns its seq."""
+        entry = AuditEntry(
+            kind=kind,  # type: ignore[arg-type]
+            actor=decision.actor,
+            service=decision.service,
+            role=decision.role,
+            purpose=decision.purpose,
+            legal_basis=decision.legal_basis,
+            view=view,
+            persons=persons,
+            fields=fields,
+            decision="allow" if decision.allowed else "deny",
+            rule=decision.rule,
+            reason=reason or decision.reason,
+        )
+        return self.ledger.append(entry).seq
+
+    def authorise(
+        self,
+        actor: str,
+        purpose: str | None,
+        view: str,
+        *,
+        source: str | None = None,
+        persons: tuple[str, ...] = (),
+    ) -> Decision:
+        """Decide and record an operation served outside the record reader; raise if refused.
+
+        For views whose data another module serves (the linkage review queue, quarantined
+        rows). Without ``purpose``, the first of the actor's grants that opens the view (on
+        ``source`` when given) is used. A ``source`` the purpose may not read is refused.
+        """
+        purpose = purpose or self.purpose_for(actor, view, source)
+        if purpose is None:
+            decision = Decision(
+                False,
+                "deny:no_grant",
+                "aucune habilitation de l'acteur n'ouvre cette vue (refus par défaut)",
+                actor,
+                view,
+                "",
+            )
+        else:
+            decision = self.decide(actor, purpose, view)
+        if decision.allowed and source is not None and source not in decision.fields:
+            decision = Decision(
+                False,
+                "deny:source_not_in_purpose",
+                "cette finalité ne lit pas cette source (refus par défaut)",
+                actor,
+                view,
+                purpose or "",
+                decision.role,
+                decision.service,
+                decision.legal_basis,
+                decision.output,
+            )
+        fields = tuple(f"{source}.{f}" for f in decision.fields.get(source or "", ()))
+        self.record(
+            decision,
+            kind="read",
+            view=view,
+            persons=persons if decision.allowed else (),
+            fields=fields if decision.allowed else (),
+        )
+        if not decision.allowed:
+            raise GovernanceError(
+                f"refusé : {decision.reason}",
+                code="access_denied",
+                details={"rule": decision.rule},
+                hint="« territoria policy decide » explique la décision ; le DPO gère les habilitations",
+            )
+        return decision
+
+    def purpose_for(self, actor: str, view: str, source: str | None = None) -> str | None:
+        """The first purpose the actor's grants open for a view (and a source)."""
+        for role in self.policy.roles_of(actor):
+            for grant in role.grants:
+                purpose = self.policy.purpose(grant.purpose)
+                if (
+                    view in grant.views
+                    and purpose
+                    and (source is None or source in purpose.sources)
+                ):
+                    return grant.purpose
+        return None
+
+    # -- acting on a resident's rights -----------------------------------------------------
+
+    def acting(self, actor: str, purpose_id: str, subject: str | None, view: str) -> Acting:
+        """Decide a rights operation and find its person; a refusal is recorded and raised."""
+        decision = self.decide(actor, purpose_id, view)
+        if not decision.allowed:
+            self.record(decision, kind="read", view=view)
+            raise GovernanceError(
+                f"refusé : {decision.reason}", code="access_denied", details={"rule": decision.rule}
+            )
+        purpose = self.policy.purposes[purpose_id]
+        person = self.reader.resolve(purpose, subject, actor)
+        if person is None or not self.reader.admits(purpose, actor, person):
+            self.record(decision, kind="read", view=view, reason="personne introuvable")
+            raise GovernanceError(
+                "personne introuvable dans le périmètre de la finalité", code="person_not_found"
+            )
+        return Acting(decision, purpose, person)
+
+    def _target(
+        self, purpose_id: str, *, optional: bool | None = None, proactive: bool | None = None
+    ) -> Purpose:
+        purpose = self.policy.purpose(purpose_id)
+        if purpose is None:
+            raise GovernanceError(
+                f"finalité inconnue : {purpose_id!r}",
+                code="purpose_unknown",
+                hint="« territoria policy show » liste les finalités du registre",
+            )
+        if optional and not purpose.optional:
+            raise GovernanceError(
+                f"« {purpose.name} » ne repose pas sur le consentement : rien à donner ni retirer",
+                code="purpose_not_optional",
+            )
+        if proactive and not purpose.proactive:
+            raise GovernanceError(
+                f"« {purpose.name} » n'est pas un traitement proactif : l'opposition ne s'y "
+                "applique pas ici (adressez-vous au DPO)",
+                code="purpose_not_proactive",
+            )
+        return purpose
+
+    def change_consent(
+        self,
+        actor: str,
+        acting_purpose: str,
+        subject: str | None,
+        purpose_id: str,
+        *,
+        give: bool,
+        method: str = "portal",
+    ) -> ConsentRecord:
+        """Give or withdraw consent to an optional purpose; effective at the next read."""
+        target = self._target(purpose_id, optional=True)
+        acting = self.acting(actor, acting_purpose, subject, "rights_export")
+        if give:
+            record = self.consents.give(
+                acting.person,
+                target.id,
+                actor=actor,
+                method=method,  # type: ignore[arg-type]
+                controller=target.controller or self.policy.controller.name,
+                notice=f"registre : {target.id}",
+                purpose_label=target.name,
+            )
+        else:
+            record = self.consents.withdraw(acting.person, target.id, actor=actor, method=method)  # type: ignore[arg-type]
+        verb = "donné" if give else "retiré"
+        self.record(
+            acting.decision,
+            kind="write",
+            view=f"consent.{record.event}",
+            persons=(acting.person,),
+            reason=f"consentement {verb} pour « {target.name} »",
+        )
+        return record
+
+    def change_objection(
+        self,
+        actor: str,
+        acting_purpose: str,
+        subject: str | None,
+        purpose_id: str,
+        *,
+        object_: bool,
+        reason: str = "",
+    ) -> ObjectionRecord:
+        """Object (art. 21) to a proactive purpose, or lift the objection; effective at once."""
+        target = self._target(purpose_id, proactive=True)
+        acting = self.acting(actor, acting_purpose, subject, "rights_export")
+        if object_:
+            record = self.consents.object(acting.person, target.id, actor=actor, reason=reason)
+        else:
+            record = self.consents.lift_objection(acting.person, target.id, actor=actor)
+        self.record(
+            acting.decision,
+            kind="write",
+            view=f"objection.{record.event}",
+            persons=(acting.person,),
+            reason=f"opposition {'enregistrée' if object_ else 'levée'} pour « {target.name} »",
+        )
+        return record
+
+    # -- aggregate and transparency views ----------------------------------------------------
+
+    def synergies(
+        self, actor: str, purpose: str, min_cell: int = DEFAULT_MIN_CELL
+    ) -> tuple[Decision, list[SynergyCell]]:
+        """Residents shared by each pair of services, small cells suppressed (aggregate only)."""
+        decision = self.decide(actor, purpose, "synergies")
+        if min_cell < DEFAULT_MIN_CELL:
+            raise GovernanceError(
+                f"taille minimale de cellule trop basse : {min_cell}",
+                code="min_cell_too_low",
+                expected=f"au moins {DEFAULT_MIN_CELL} (secret statistique)",
+            )
+        self.record(decision, kind="read", view="synergies")
+        if not decision.allowed:
+            return decision, []
+        return decision, service_pairs(self.db, self.policy, decision, self.contracts, min_cell)
+
+    def who_accessed(
+        self, actor: str, acting_purpose: str, subject: str | None
+    ) -> list[AccessEntry]:
+        """The resident's transparency ledger (« qui a consulté mes données »)."""
+        acting = self.acting(actor, acting_purpose, subject, "rights_export")
+        entries = transparency_entries(
+            self.ledger, self.policy, self.contracts, acting.person, self.clock().date()
+        )
+        self.record(acting.decision, kind="read", view="transparency", persons=(acting.person,))
+        return entries
