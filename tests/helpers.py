@@ -93,3 +93,37 @@ def ingest_command(
         sys.executable, "-m", "territoria", "ingest", source, str(path),
         "--workspace", str(workspace.root), "--json",
     ]  # fmt: skip
+
+
+def grant_test_people(workspace: WorkspaceConfig, agent: str = "agent.test") -> str:
+    """Write a workspace policy (the shipped one plus a purpose on ``test_people``, granted to
+    ``agent``) so that governed views of the test source can be exercised; returns the agent."""
+    from territoria.governance import install_policy
+
+    folder = install_policy(workspace.root)
+    register = yaml.safe_load((folder / "register.yaml").read_text(encoding="utf-8"))
+    actors = yaml.safe_load((folder / "actors.yaml").read_text(encoding="utf-8"))
+    register["purposes"].append(
+        {
+            "id": "test_people_management",
+            "name": "Gestion de la source de test",
+            "service": "library",
+            "legal_basis": "public_task",
+            "legal_reference": "Source de test",
+            "retention": "P1Y",
+            "sources": {"test_people": "*"},
+        }
+    )
+    actors["services"].append({"id": "library", "name": "Service de test"})
+    actors["roles"].append(
+        {
+            "id": "test_steward",
+            "name": "Agent de test",
+            "service": "library",
+            "grants": [{"purpose": "test_people_management", "views": ["records", "quarantine"]}],
+        }
+    )
+    actors["agents"].append({"id": agent, "name": "Agent de test", "roles": ["test_steward"]})
+    for name, data in (("register.yaml", register), ("actors.yaml", actors)):
+        (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return agent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from helpers import GOOD_ROWS, HEADER, PEOPLE_CONTRACT, add_contract, write_csv
+from helpers import GOOD_ROWS, HEADER, PEOPLE_CONTRACT, add_contract, grant_test_people, write_csv
 from territoria.backends import open_store
 from territoria.core.config import WorkspaceConfig, init_workspace
 from territoria.interfaces.cli import app
@@ -105,8 +105,9 @@ def test_unexpected_date_format_is_quarantined_with_expectation(
     rows = [*GOOD_ROWS, ["P9", "Roux", "1990", "2024/01/31", "1", "actif"]]
     code, out, _ = _ingest(ws, "test_people", write_csv(tmp_path / "d.csv", rows))
     assert code == 0 and out["rows_quarantined"] == 1 and out["rows_read"] == 4
+    agent = grant_test_people(ws)
     result = runner.invoke(
-        app, ["quarantine", "test_people", "--workspace", str(ws.root), "--json"]
+        app, ["quarantine", "test_people", "--as", agent, "--workspace", str(ws.root), "--json"]
     )
     row = json.loads(result.stdout)["rows"][0]
     assert (row["line"], row["field"]) == (5, "joined")

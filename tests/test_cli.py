@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from helpers import GOOD_ROWS, PEOPLE_CONTRACT, add_contract, write_csv
+from helpers import GOOD_ROWS, PEOPLE_CONTRACT, add_contract, grant_test_people, write_csv
 from territoria.core.config import init_workspace
 from territoria.interfaces.cli import app
 
@@ -101,8 +101,13 @@ def test_quarantine_exports_a_csv_to_send_back(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "p.csv", rows)
     runner.invoke(app, ["ingest", "test_people", str(path), "-w", str(ws.root), "--json"])
     out = tmp_path / "rejets.csv"
-    result = runner.invoke(
+    refused = runner.invoke(
         app, ["quarantine", "test_people", "-w", str(ws.root), "--csv", str(out)]
+    )
+    assert refused.exit_code == 2 and "refusé" in refused.output and not out.exists()
+    agent = grant_test_people(ws)
+    result = runner.invoke(
+        app, ["quarantine", "test_people", "--as", agent, "-w", str(ws.root), "--csv", str(out)]
     )
     assert result.exit_code == 0 and "1 ligne" in result.output
     import csv

@@ -317,3 +317,51 @@ def test_a_policy_change_is_recorded_once(
     changed = Governance.open(config, store)
     assert len(changed.ledger.records(kind="policy", limit=10)) == 2
     assert load_policy(folder).digest == changed.policy.digest
+
+
+@pytest.mark.slow
+def test_governance_flow_on_every_store(workspace: WorkspaceConfig, sandbox: Path) -> None:
+    from identity_fixtures import catalog, load_people
+    from territoria.backends import open_store
+    from territoria.identity import link_workspace
+
+    store = open_store(workspace)
+    try:
+        load_people(store, workspace, sandbox)
+        link_workspace(store, catalog(workspace))
+        g = Governance.open(workspace, store, clock=FrozenClock())
+        person = persons_in(g, "ccas_aid", "water_subscribers")[0]
+        social = read(
+            g,
+            SOCIAL,
+            "ccas_social_support",
+            "person_360",
+            subject=_pseudonym(g, "ccas_social_support", person),
+        )
+        assert social.status == "ok" and {"ccas_aid", "water_subscribers"} <= set(
+            social.data["sources"]
+        )
+        water = read(
+            g,
+            "ines.eau",
+            "water_billing",
+            "person_360",
+            subject=_pseudonym(g, "water_billing", person),
+        )
+        assert set(water.data["sources"]) == {"water_subscribers"}
+        assert read(g, LIBRARIAN, "library_lending", "count").data["persons"] == len(
+            persons_in(g, "library_members")
+        )
+        g.change_consent(
+            f"resident:{person}", "resident_access", None, "service_information", give=True
+        )
+        assert read(g, "yann.usagers", "service_information", "count").data == {"persons": 1}
+        export = access_export(g, f"resident:{person}", "resident_access", None)
+        assert {"ccas_aid", "water_subscribers"} <= {r["source"] for r in export["records"]}
+        assert g.who_accessed(f"resident:{person}", "resident_access", None)
+        decision, cells = g.synergies("marc.donnees", "service_synergies")
+        assert decision.allowed and len(cells) == 15
+        report = g.ledger.verify()
+        assert report.ok and report.count == g.ledger.head().count >= 8
+    finally:
+        store.close()

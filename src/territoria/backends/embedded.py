@@ -79,6 +79,11 @@ class EmbeddedStore(Store):
     def __init__(self, root: Path) -> None:
         self.root = root
         self._tables: SQLiteTables | None = None
+        self._files_cache: dict[tuple[str, str, str | None], list[Path]] = {}
+        self._files_version: tuple[int, int] = (-1, -1)
+        self._lookup_cache: dict[
+            tuple[str, str], tuple[tuple[Path, ...], pa.Table, dict[str, int]]
+        ] = {}
         for sub in ("raw", "quarantine", "staging"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         catalog = root / "catalog.sqlite"
@@ -212,7 +217,19 @@ class EmbeddedStore(Store):
         return [r[0] for r in self._db.execute(sql + " ORDER BY finished_at, rowid", params)]
 
     def _files(self, kind: str, source: str, load_id: str | None) -> list[Path]:
-        """Data files of committed loads only: a file no ledger row names is invisible."""
+        """Data files of committed loads only: a file no ledger row names is invisible.
+
+        Remembered until the catalog changes (a commit by this or any other process)."""
+        version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+        if version != self._files_version:
+            self._files_cache.clear()
+            self._files_version = version
+        key = (kind, source, load_id)
+        if key not in self._files_cache:
+            self._files_cache[key] = self._list_files(kind, source, load_id)
+        return list(self._files_cache[key])
+
+    def _list_files(self, kind: str, source: str, load_id: str | None) -> list[Path]:
         folder = self.root / kind / source
         if kind == "quarantine":
             paths = [folder / f"{i}.parquet" for i in self._load_ids(source, load_id)]
@@ -264,26 +281,31 @@ class EmbeddedStore(Store):
     def raw_records(
         self, source: str, key_field: str, keys: list[str], columns: list[str] | None = None
     ) -> pa.Table:
-        """Pushed-down lookup in the source's Parquet files (the latest load wins)."""
-        files = self._files("raw", source, None)
+        """Lookup by key (the latest load wins) in an in-memory index of the source's files
+        (dates and times come back as ISO text).
+
+        The index (an Arrow table and key → row) is built once per set of committed loads
+        and rebuilt when a load is committed or superseded, so a 360° view costs a few
+        dictionary lookups instead of a scan of every Parquet file.
+        """
+        files = tuple(self._files("raw", source, None))
         if not files or not keys:
             return pa.table({})
-        listing = ", ".join(quote_literal(str(p)) for p in files)
-        select = "*" if columns is None else ", ".join(quote_ident(c) for c in columns)
-        key = quote_ident(key_field)
-        with duckdb.connect() as con:
-            scan = f"read_parquet([{listing}], union_by_name=true, file_row_number=true, filename=true)"
-            present = {r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
-            if key_field not in present:
-                return pa.table({})
-            if columns is not None:
-                select = ", ".join(quote_ident(c) for c in columns if c in present) or key
-            return con.sql(
-                f"SELECT {select} FROM {scan} WHERE CAST({key} AS VARCHAR) IN "
-                f"(SELECT unnest($keys::VARCHAR[])) QUALIFY row_number() OVER (PARTITION BY {key} "
-                "ORDER BY list_position($files::VARCHAR[], filename) DESC, file_row_number DESC) = 1",
-                params={"keys": keys, "files": [str(p) for p in files]},
-            ).to_arrow_table()
+        cached = self._lookup_cache.get((source, key_field))
+        if cached is None or cached[0] != files:
+            cached = (files, *_record_index(files, key_field))
+            self._lookup_cache[(source, key_field)] = cached
+        _, table, index = cached
+        rows = sorted({index[k] for k in keys if k in index})
+        if not rows:
+            return table.schema.empty_table() if table.num_columns else pa.table({})
+        names = set(table.column_names)
+        wanted = (
+            table.column_names
+            if columns is None
+            else [c for c in dict.fromkeys(columns) if c in names]
+        )
+        return table.select(wanted).take(pa.array(rows, pa.int64()))
 
     def tables(self) -> TableDB:
         if self._tables is None:
@@ -295,6 +317,24 @@ class EmbeddedStore(Store):
             self._tables.close()
             self._tables = None
         self._db.close()
+
+
+def _record_index(files: tuple[Path, ...], key_field: str) -> tuple[pa.Table, dict[str, int]]:
+    """All rows of a source's files (in load order) and, per key, its latest row."""
+    tables = [pq.read_table(p) for p in files]
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    for position, column in enumerate(table.schema):  # dates as ISO text, once
+        if pa.types.is_temporal(column.type):
+            table = table.set_column(
+                position, column.name, table.column(position).cast(pa.string())
+            )
+    if key_field not in table.column_names:
+        return table, {}
+    index: dict[str, int] = {}
+    for position, key in enumerate(table.column(key_field).cast(pa.string()).to_pylist()):
+        if key is not None:
+            index[key] = position  # later loads come later: the latest row wins
+    return table, index
 
 
 def _publish_dir(tmp: Path, target: Path) -> Path:

@@ -211,7 +211,7 @@ class ConsentBook:
             latest = self._latest_consent(person, purpose)
             if latest is None or latest.event != "given":
                 raise GovernanceError(
-                    f"aucun consentement en cours de {person} pour la finalité « {purpose} »",
+                    f"aucun consentement en cours pour la finalité « {purpose} »",
                     code="consent_not_given",
                     hint="seul un consentement donné et non retiré peut être retiré",
                 )
@@ -237,7 +237,7 @@ class ConsentBook:
             seq = self._next_seq()
             if self._objection_state(person, purpose) == "objected":
                 raise GovernanceError(
-                    f"{person} s'est déjà opposé(e) à la finalité « {purpose} »",
+                    f"une opposition est déjà enregistrée pour la finalité « {purpose} »",
                     code="already_objected",
                     hint="l'opposition en cours reste valable ; rien à enregistrer",
                 )
@@ -254,7 +254,7 @@ class ConsentBook:
             seq = self._next_seq()
             if self._objection_state(person, purpose) != "objected":
                 raise GovernanceError(
-                    f"aucune opposition en cours de {person} à la finalité « {purpose} »",
+                    f"aucune opposition en cours pour la finalité « {purpose} »",
                     code="not_objected",
                     hint="seule une opposition en cours peut être levée",
                 )

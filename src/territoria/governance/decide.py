@@ -10,6 +10,7 @@ never on data, so it is the same for every person (and reveals nothing about the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from territoria.core.contract import SourceContract
@@ -47,7 +48,7 @@ class Decision:
         data["fields"] = {k: list(v) for k, v in self.fields.items()}
         return data
 
-    @property
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         """``source.field`` for every visible field (what the ledger records)."""
         return tuple(f"{s}.{f}" for s, names in sorted(self.fields.items()) for f in names)

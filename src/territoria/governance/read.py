@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -59,6 +59,7 @@ class ReadResult:
     data: Any = None
     ledger_seq: int | None = None
     persons: tuple[str, ...] = field(default=(), repr=False)  # keys touched, for the ledger
+    fields: tuple[str, ...] | None = field(default=None, repr=False)  # shown, if not all
 
     def as_dict(self) -> dict[str, Any]:
         """What interfaces show: the decision with its rule, and the data (no ledger seq)."""
@@ -91,12 +92,6 @@ def _iso_days(duration: str) -> int:
     return y * 365 + m * 30 + w * 7 + d
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
-
-
 class GovernedReader:
     """Every view of personal data, behind the decision point and the ledger."""
 
@@ -110,18 +105,29 @@ class GovernedReader:
         consents: ConsentBook,
         pseudonyms: Pseudonymiser,
         clock: Callable[[], datetime],
-        hidden: Callable[[str], set[str]] | None = None,
+        hidden: Callable[[dict[str, list[str]]], set[tuple[str, str]]] | None = None,
     ) -> None:
         self.store, self.db, self.contracts, self.policy = store, db, contracts, policy
         self.ledger, self.consents, self.pseudonyms = ledger, consents, pseudonyms
         self.clock = clock
-        self.hidden = hidden or (lambda source: set())
+        self.hidden = hidden or (lambda records: set())
         self._all_keys: tuple[int, frozenset[str]] | None = None
+        self._decisions: dict[tuple[str, str, str], Decision] = {}
 
     # -- entry point -----------------------------------------------------------------------
 
+    def decide(self, actor: str, purpose: str, view: str) -> Decision:
+        """The decision point's answer; it depends on the policy only, so it is memoised."""
+        key = (actor, purpose, view)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = decide(self.policy, self.contracts, actor, purpose, view)
+            if len(self._decisions) < 10_000:
+                self._decisions[key] = decision
+        return decision
+
     def read(self, request: ReadRequest) -> ReadResult:
-        decision = decide(self.policy, self.contracts, request.actor, request.purpose, request.view)
+        decision = self.decide(request.actor, request.purpose, request.view)
         if not decision.allowed:
             return self._record(request, ReadResult(decision, "denied"))
         purpose = self.policy.purposes[request.purpose]
@@ -152,14 +158,16 @@ class GovernedReader:
                 legal_basis=decision.legal_basis,
                 view=request.view,
                 persons=result.persons,
-                fields=decision.field_names if result.status == "ok" else (),
+                fields=(result.fields or decision.field_names) if result.status == "ok" else (),
                 decision="allow" if decision.allowed else "deny",
                 rule=decision.rule,
                 reason=reason,
                 defer_until=defer,
             )
         )
-        return ReadResult(decision, result.status, result.data, record.seq, result.persons)
+        return ReadResult(
+            decision, result.status, result.data, record.seq, result.persons, result.fields
+        )
 
     # -- population ------------------------------------------------------------------------
 
@@ -183,12 +191,17 @@ class GovernedReader:
             return False
         return not (purpose.proactive and self.consents.has_objected(person, purpose.id))
 
-    def _known_keys(self) -> frozenset[str]:
-        """Every person key of the index (pseudonym resolution), refreshed when it grows."""
-        count = int(self.db.query("SELECT COUNT(*) FROM id_mentions")[0][0])
-        if self._all_keys is None or self._all_keys[0] != count:
-            rows = self.db.query("SELECT DISTINCT person_key FROM id_mentions")
-            self._all_keys = (count, frozenset(str(r[0]) for r in rows))
+    def _known_keys(self, refresh: bool = False) -> frozenset[str]:
+        """Every person key of the index (pseudonym resolution).
+
+        Read once; on a miss (``refresh``) read again only if the index has grown, so that an
+        unknown pseudonym costs one count, not a scan of every key.
+        """
+        if self._all_keys is None or refresh:
+            count = int(self.db.query("SELECT COUNT(*) FROM id_mentions")[0][0])
+            if self._all_keys is None or self._all_keys[0] != count:
+                rows = self.db.query("SELECT DISTINCT person_key FROM id_mentions")
+                self._all_keys = (count, frozenset(str(r[0]) for r in rows))
         return self._all_keys[1]
 
     def resolve(self, purpose: Purpose, subject: str | None, actor: str) -> str | None:
@@ -198,7 +211,11 @@ class GovernedReader:
             return own
         if not subject:
             return None
-        return self.pseudonyms.resolve(purpose.domain, subject, self._known_keys())
+        # A key merged away since still resolves here; ``admits`` then finds no record of it.
+        found = self.pseudonyms.resolve(purpose.domain, subject, self._known_keys())
+        if found is None:  # perhaps a person indexed since the keys were read
+            found = self.pseudonyms.resolve(purpose.domain, subject, self._known_keys(True))
+        return found
 
     def pseudonym(self, purpose: Purpose, key: str) -> str:
         return self.pseudonyms.pseudonym(purpose.domain, key)
@@ -229,13 +246,15 @@ class GovernedReader:
         by_source: dict[str, dict[str, set[str]]] = {}
         for person, source, record_id in self._mentions(persons, wanted):
             by_source.setdefault(source, {}).setdefault(record_id, set()).add(person)
+        hidden = self.hidden({s: sorted(owners) for s, owners in by_source.items()})
         out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for source, owners in by_source.items():
             contract = self.contracts[source]
             key_field = contract.linkage.record_id or ""
             visible = list(decision.fields[source])
-            ids = sorted(set(owners) - self.hidden(source))
-            table = self.store.raw_records(source, key_field, ids, [key_field, *visible])
+            ids = sorted(r for r in owners if (source, r) not in hidden)
+            columns = list(dict.fromkeys([key_field, *visible]))
+            table = self.store.raw_records(source, key_field, ids, columns)
             rows = _rows(table, key_field, visible)
             out[source] = [
                 (person, row)
@@ -262,7 +281,8 @@ class GovernedReader:
                 for source, rows in sorted(found.items())
             },
         }
-        return ReadResult(dec, "ok", data, persons=(person,))
+        shown = tuple(f"{s}.{f}" for s in sorted(found) for f in dec.fields[s])
+        return ReadResult(dec, "ok", data, persons=(person,), fields=shown)
 
     def _view_records(self, req: ReadRequest, purpose: Purpose, dec: Decision) -> ReadResult:
         if req.source not in dec.fields:
@@ -331,11 +351,16 @@ class GovernedReader:
 
 
 def _rows(table: pa.Table, key_field: str, visible: list[str]) -> dict[str, dict[str, Any]]:
-    """Rows by record id, visible fields only, JSON-ready values."""
-    out: dict[str, dict[str, Any]] = {}
-    names = set(table.column_names)
-    for row in table.to_pylist():
-        out[str(row[key_field])] = {
-            name: _jsonable(row.get(name)) for name in visible if name in names
-        }
-    return out
+    """Rows by record id, visible fields only, dates as ISO text (JSON-ready, vectorised)."""
+    if key_field not in table.column_names:
+        return {}
+    present = set(table.column_names)
+    columns = [c for c in visible if c in present]
+    shown = table.select(columns)
+    for position, column in enumerate(shown.schema):
+        if pa.types.is_temporal(column.type):
+            shown = shown.set_column(
+                position, column.name, shown.column(position).cast(pa.string())
+            )
+    keys = table.column(key_field).cast(pa.string()).to_pylist()
+    return dict(zip(keys, shown.to_pylist(), strict=True))

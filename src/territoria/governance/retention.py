@@ -597,6 +597,36 @@ class RetentionEngine:
         rows = self.db.query("SELECT record_id FROM gov_retention WHERE source = ?", [source])
         return {str(r[0]) for r in rows}
 
+    def hidden_among(self, records: dict[str, list[str]]) -> set[tuple[str, str]]:
+        """Which of these (source → record ids) service purposes must not read."""
+        if not records:
+            return set()
+        sources = sorted(records)
+        rows = self.db.query(
+            "SELECT DISTINCT source FROM gov_retention WHERE source IN ("
+            + ", ".join("?" for _ in sources)
+            + ")",
+            sources,
+        )
+        return {
+            (str(source), record_id)
+            for (source,) in rows
+            for record_id in self._hidden_of(str(source), records[str(source)])
+        }
+
+    def _hidden_of(self, source: str, record_ids: list[str]) -> set[str]:
+        hidden: set[str] = set()
+        for start in range(0, len(record_ids), 500):
+            chunk = record_ids[start : start + 500]
+            rows = self.db.query(
+                "SELECT record_id FROM gov_retention WHERE source = ? AND record_id IN ("
+                + ", ".join("?" for _ in chunk)
+                + ")",
+                [source, *chunk],
+            )
+            hidden.update(str(r[0]) for r in rows)
+        return hidden
+
     def records_with_status(self, source: str, status: RecordStatus) -> set[str]:
         """Record ids of a source in one non-active status (``archived`` for an archives purpose)."""
         rows = self.db.query(

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.core.types import FIELD_CATEGORY_LABELS, LEGAL_BASIS_LABELS
-from territoria.governance.consents import ConsentRecord
+from territoria.governance.consents import ConsentRecord, ObjectionRecord
 from territoria.governance.policy import OUTPUT_LABELS, Purpose
 from territoria.governance.service import Acting, Governance
 from territoria.governance.transparency import transparency_entries
@@ -34,6 +34,7 @@ __all__ = [
     "Rectification",
     "access_export",
     "file_rectification",
+    "receipt",
     "rectifications",
     "render_access_html",
 ]
@@ -109,7 +110,7 @@ def _records(gov: Governance, acting: Acting) -> list[dict[str, Any]]:
     return out
 
 
-def _links(gov: Governance, person: str) -> dict[str, Any]:
+def _links(gov: Governance, person: str, domain: str) -> dict[str, Any]:
     mentions = gov.db.query(
         "SELECT mention_id, source, household_key FROM id_mentions WHERE person_key = ? "
         "ORDER BY mention_id",
@@ -126,7 +127,7 @@ def _links(gov: Governance, person: str) -> dict[str, Any]:
             {"source": str(s), "record": str(m).split("|")[1], "role": str(m).split("|")[2]}
             for m, s, _ in mentions
         ],
-        "household": gov.pseudonyms.pseudonym("portail", households[0]) if households else None,
+        "household": gov.pseudonyms.pseudonym(domain, households[0]) if households else None,
         "events": [{"at": str(a), "kind": str(k), "reason": str(r)} for a, k, r in events],
     }
 
@@ -166,17 +167,15 @@ def access_export(
     acting = gov.acting(actor, acting_purpose, subject, "rights_export")
     records = _records(gov, acting)
     sources = {r["source"] for r in records}
+    person_pseudonym = gov.pseudonyms.pseudonym(acting.purpose.domain, acting.person)
     export = {
         "generated_at": gov.clock().isoformat(timespec="seconds"),
         "controller": gov.policy.controller.model_dump(exclude={"line"}),
-        "person": gov.pseudonyms.pseudonym(acting.purpose.domain, acting.person),
+        "person": person_pseudonym,
         "records": records,
-        "links": _links(gov, acting.person),
+        "links": _links(gov, acting.person, acting.purpose.domain),
         "purposes": _purposes(gov, acting.person, sources),
-        "consents": [
-            r.as_iso27560() if isinstance(r, ConsentRecord) else r.as_dict()
-            for r in gov.consents.history(acting.person)
-        ],
+        "consents": [receipt(r, person_pseudonym) for r in gov.consents.history(acting.person)],
         "accesses": [
             e.as_dict()
             for e in transparency_entries(
@@ -195,6 +194,16 @@ def access_export(
         fields=tuple(sorted(set(fields))),
     )
     return export
+
+
+def receipt(record: ConsentRecord | ObjectionRecord, pseudonym: str) -> dict[str, Any]:
+    """A consent receipt (ISO/IEC TS 27560) or objection record naming the person by the
+    pseudonym of the domain it is shown in, never by the index's internal key."""
+    if isinstance(record, ConsentRecord):
+        data = record.as_iso27560()
+        data["pii_principal_id"] = pseudonym
+        return data
+    return {**record.as_dict(), "person": pseudonym}
 
 
 def render_access_html(export: dict[str, Any]) -> str:

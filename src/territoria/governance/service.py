@@ -16,7 +16,7 @@ from territoria.backends import Store, TableDB
 from territoria.core.config import WorkspaceConfig
 from territoria.core.errors import GovernanceError
 from territoria.governance.consents import ConsentBook, ConsentRecord, ObjectionRecord
-from territoria.governance.decide import Decision, decide
+from territoria.governance.decide import Decision
 from territoria.governance.ledger import AuditEntry, AuditLedger
 from territoria.governance.policy import Policy, Purpose, builtin_policy_dir, load_policy
 from territoria.governance.pseudonyms import Keyring, Pseudonymiser
@@ -94,7 +94,7 @@ class Governance:
             self.consents,
             self.pseudonyms,
             self.clock,
-            hidden=self.retention.hidden_records,
+            hidden=self.retention.hidden_among,
         )
         self._note_policy()
 
@@ -141,7 +141,7 @@ class Governance:
     # -- reads -----------------------------------------------------------------------------
 
     def decide(self, actor: str, purpose: str, view: str) -> Decision:
-        return decide(self.policy, self.contracts, actor, purpose, view)
+        return self.reader.decide(actor, purpose, view)
 
     def read(self, request: ReadRequest) -> ReadResult:
         """The governed read (see ``territoria.governance.read``)."""

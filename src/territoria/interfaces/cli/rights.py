@@ -19,6 +19,7 @@ from territoria.governance import (
     rectifications,
     render_access_html,
 )
+from territoria.governance.rights import receipt
 from territoria.interfaces.cli.common import (
     ActorOption,
     JsonOption,
@@ -126,11 +127,12 @@ def consent(
 ) -> None:
     """Donner ou retirer un consentement ; effet immédiat sur toutes les lectures."""
     with handled(as_json), governed(workspace) as (_, _, gov):
-        record = gov.change_consent(
-            actor, _acting(actor, purpose), person, target, give=not withdraw, method=method
-        )
+        acting = _acting(actor, purpose)
+        record = gov.change_consent(actor, acting, person, target, give=not withdraw, method=method)
+        domain = gov.policy.purposes[acting].domain
+        shown = receipt(record, gov.pseudonyms.pseudonym(domain, record.person))
     if as_json:
-        print_json(record.as_iso27560())
+        print_json(shown)
     else:
         console.print(
             f"Consentement {'retiré' if withdraw else 'donné'} pour « {record.purpose_label} » (reçu {record.record_id}).",
