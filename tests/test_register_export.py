@@ -159,7 +159,7 @@ def test_shipped_register_has_one_full_row_per_purpose(
 def test_shipped_register_golden_checks(shipped: Policy, catalog: ContractCatalog) -> None:
     rows = {r["reference"]: r for r in register_rows(shipped, catalog, updated=DAY)}
     social = rows["ccas_social_support"]
-    assert social["controller"].startswith("CCAS de Bac-à-Sable")
+    assert social["controller"].startswith("CCAS de la Métropole fictive")
     assert (
         "Catégorie particulière (RGPD art. 9) : Aides facultatives du CCAS"
         in (social["data_categories"])

@@ -67,6 +67,7 @@ View = Literal[
     "ledger",
     "review",
     "quarantine",
+    "retention",
 ]
 VIEWS: tuple[str, ...] = View.__args__  # type: ignore[attr-defined]
 VIEW_LABELS: dict[str, str] = {
@@ -80,6 +81,7 @@ VIEW_LABELS: dict[str, str] = {
     "ledger": "consultation du journal d'audit",
     "review": "file de revue des rapprochements",
     "quarantine": "lignes rejetées au chargement (quarantaine)",
+    "retention": "sort final des fiches (conservation, tri, élimination)",
 }
 AGGREGATE_VIEWS: frozenset[str] = frozenset({"count", "synergies"})
 ALL_FIELDS = "*"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from territoria.backends import Store, TableDB
@@ -21,7 +21,12 @@ from territoria.governance.ledger import AuditEntry, AuditLedger
 from territoria.governance.policy import Policy, Purpose, builtin_policy_dir, load_policy
 from territoria.governance.pseudonyms import Keyring, Pseudonymiser
 from territoria.governance.read import GovernedReader, ReadRequest, ReadResult
-from territoria.governance.retention import RetentionEngine
+from territoria.governance.retention import (
+    EliminationRecord,
+    EliminationRequest,
+    RetentionEngine,
+    RetentionPlan,
+)
 from territoria.governance.synergies import DEFAULT_MIN_CELL, SynergyCell, service_pairs
 from territoria.governance.transparency import AccessEntry, transparency_entries
 from territoria.ingest.catalog import ContractCatalog
@@ -375,3 +380,41 @@ class Governance:
         )
         self.record(acting.decision, kind="read", view="transparency", persons=(acting.person,))
         return entries
+
+    # -- retention (archival sort) -----------------------------------------------------------
+
+    def retention_plan(self, actor: str, purpose: str | None, as_of: date | None) -> RetentionPlan:
+        """What reaches the end of its retention period on ``as_of`` (nothing is changed)."""
+        self.authorise(actor, purpose, "retention")
+        return self.retention.plan(as_of)
+
+    def apply_retention(
+        self, actor: str, purpose: str | None, plan: RetentionPlan
+    ) -> list[EliminationRequest]:
+        """Archive, set aside for sorting, or propose for elimination; recorded in the ledger."""
+        decision = self.authorise(actor, purpose, "retention")
+        created = self.retention.apply(plan)
+        due = sum(len(ids) for ids in plan.due.values())
+        self.record(
+            decision,
+            kind="write",
+            view="retention.apply",
+            reason=f"sort final au {plan.as_of} : {due} fiche(s) échue(s), "
+            f"{len(created)} bordereau(x) d'élimination ou de tri",
+        )
+        return created
+
+    def approve_elimination(
+        self, actor: str, purpose: str | None, request_id: str, *, visa: str
+    ) -> EliminationRecord:
+        """Record the departmental archives' visa: the records become unreadable for good."""
+        decision = self.authorise(actor, purpose, "retention")
+        record = self.retention.approve_elimination(request_id, visa=visa, approved_by=actor)
+        self.record(
+            decision,
+            kind="write",
+            view="retention.eliminate",
+            reason=f"élimination {record.elimination_id} de {record.count} fiche(s) de "
+            f"{record.source}, visa {record.visa}, empreinte {record.digest[:16]}",
+        )
+        return record

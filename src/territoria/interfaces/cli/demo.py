@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from territoria.backends import open_store
-from territoria.core.config import init_workspace
+from territoria.core.config import init_workspace, load_workspace
+from territoria.governance import Governance, ReadRequest, check_policy, install_policy
 from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
 from territoria.interfaces.cli.identity import link
@@ -32,13 +33,14 @@ def demo(
     """
     with handled():
         config = init_workspace(directory, name="Métropole fictive (bac à sable)")
+        install_policy(config.root)
         sandbox_dir = directory / "sandbox"
         if not (sandbox_dir / "manifest.json").exists():
-            console.print(f"[bold]1/4[/] Génération du territoire fictif ({population} habitants)…")
+            console.print(f"[bold]1/5[/] Génération du territoire fictif ({population} habitants)…")
             generate(population=population, seed=seed, out=sandbox_dir, progress=True)
         else:
-            console.print(f"[bold]1/4[/] Territoire fictif déjà généré dans {sandbox_dir}.")
-        console.print("[bold]2/4[/] Chargement des sources (contrôle des contrats)…")
+            console.print(f"[bold]1/5[/] Territoire fictif déjà généré dans {sandbox_dir}.")
+        console.print("[bold]2/5[/] Chargement des sources (contrôle des contrats)…")
         store = open_store(config)
         try:
             outcomes = run_loads(
@@ -47,19 +49,65 @@ def demo(
         finally:
             store.close()
         print_outcomes(outcomes)
-        console.print("[bold]3/4[/] Bilan des chargements")
+        console.print("[bold]3/5[/] Bilan des chargements")
     report(workspace=directory, as_json=False)
-    console.print("[bold]4/4[/] Index des résidents (liaison des personnes et des ménages)…")
+    console.print("[bold]4/5[/] Index des résidents (liaison des personnes et des ménages)…")
     link(workspace=directory)
+    console.print("[bold]5/5[/] Gouvernance : politique, lectures gouvernées, journal d'audit…")
+    with handled():
+        governance_tour(directory)
     console.print(
         "\nPour aller plus loin :\n"
-        f"  territoria loads -w {directory}                  # registre des chargements\n"
-        f"  territoria quarantine waste_lifts -w {directory}  # lignes rejetées et raisons\n"
-        f"  territoria contracts show ccas_aid -w {directory} # un contrat de source\n"
-        f"  territoria identity review -w {directory}        # paires incertaines à trancher\n"
+        f"  territoria policy show -w {directory}                       # registre des traitements\n"
+        f"  territoria read search --as lea.biblio -p library_lending -q martin -w {directory}\n"
+        f"  territoria synergies --as marc.donnees -w {directory}        # usagers communs, sans nom\n"
+        f"  territoria audit verify -w {directory}                      # intégrité du journal\n"
+        f"  territoria identity review --as marc.donnees -w {directory} # paires incertaines\n"
+        f"  territoria quarantine water_subscribers --as ines.eau -w {directory}\n"
         f"  territoria identity evaluate --truth {sandbox_dir / 'truth'} -w {directory}\n"
         f"  (vérité terrain du territoire fictif : {sandbox_dir / 'truth'})",
         highlight=False,
     )
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)
+
+
+def governance_tour(directory: Path) -> None:
+    """Show the policy, two governed reads (one refused), synergies and the ledger head."""
+    config = load_workspace(directory)
+    store = open_store(config)
+    try:
+        gov = Governance.open(config, store)
+        findings = check_policy(gov.policy, gov.catalog)
+        errors = sum(f.severity == "error" for f in findings)
+        console.print(
+            f"  Politique {gov.policy.register_file.parent} : {len(gov.policy.purposes)} "
+            f"finalités, {len(gov.policy.agents)} agents ; relecture : {errors} erreur(s), "
+            f"{len(findings) - errors} avertissement(s).",
+            highlight=False,
+        )
+        for actor, purpose in (
+            ("lea.biblio", "library_lending"),
+            ("lea.biblio", "ccas_social_support"),
+        ):
+            result = gov.read(ReadRequest(actor, purpose, "count"))
+            shown = f"{result.data['persons']} personnes" if result.data else "aucune donnée"
+            console.print(
+                f"  {actor} sous {purpose} : {shown} — règle {result.decision.rule}",
+                highlight=False,
+            )
+        decision, cells = gov.synergies("marc.donnees", "service_synergies")
+        published = sum(c.shared is not None for c in cells)
+        console.print(
+            f"  Synergies : {published} paires de services publiées sur {len(cells)} "
+            f"(cellules de moins de 11 masquées) — règle {decision.rule}",
+            highlight=False,
+        )
+        report = gov.ledger.verify()
+        console.print(
+            f"  Journal d'audit : {report.count} enregistrements, chaîne "
+            f"{'intègre' if report.ok else 'ALTÉRÉE'}, tête {report.head.hash[:16]}…",
+            highlight=False,
+        )
+    finally:
+        store.close()

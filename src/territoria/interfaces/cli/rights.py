@@ -23,6 +23,7 @@ from territoria.governance.rights import receipt
 from territoria.interfaces.cli.common import (
     ActorOption,
     JsonOption,
+    OptionalPurpose,
     WorkspaceOption,
     console,
     governed,
@@ -216,6 +217,7 @@ def requests(
 
 @app.command("retention")
 def retention(
+    actor: ActorOption,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Date de référence AAAA-MM-JJ (défaut : aujourd'hui)."),
@@ -226,17 +228,18 @@ def retention(
             "--apply", help="Appliquer : archiver, mettre en tri, proposer l'élimination."
         ),
     ] = False,
+    purpose: OptionalPurpose = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Durées de conservation : ce qui arrive au terme de sa DUA, et son sort final.
 
     Rien n'est éliminé sans le visa des archives départementales (« rights approve »).
+    Exemple : territoria rights retention --as alice.archives --as-of 2031-01-01 --apply
     """
     with handled(as_json), governed(workspace) as (_, _, gov):
-        day = _date(as_of)
-        plan = gov.retention.plan(day)
-        created = gov.retention.apply(plan) if apply else []
+        plan = gov.retention_plan(actor, purpose, _date(as_of))
+        created = gov.apply_retention(actor, purpose, plan) if apply else []
     if as_json:
         print_json({"plan": plan.as_dict(), "requests": [r.request_id for r in created]})
         return
@@ -248,7 +251,7 @@ def retention(
     console.print(table)
     for r in created:
         console.print(
-            f"Bordereau d'élimination {r.request_id} : {r.count} fiche(s) de {r.source}, en attente du visa.",
+            f"Bordereau {r.request_id} : {r.count} fiche(s) de {r.source}, en attente du visa.",
             highlight=False,
         )
 
@@ -257,12 +260,13 @@ def retention(
 def approve(
     request_id: Annotated[str, typer.Argument(help="Bordereau d'élimination.")],
     visa: Annotated[str, typer.Option(help="Référence du visa des archives départementales.")],
-    by: Annotated[str, typer.Option("--by", help="Qui enregistre le visa.")],
+    actor: ActorOption,
+    purpose: OptionalPurpose = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Enregistrer le visa d'élimination (code du patrimoine L212-2) : les fiches deviennent illisibles."""
     with handled(), governed(workspace) as (_, _, gov):
-        record = gov.retention.approve_elimination(request_id, visa=visa, approved_by=by)
+        record = gov.approve_elimination(actor, purpose, request_id, visa=visa)
     console.print(
         f"Élimination {record.elimination_id} : {record.count} fiche(s), visa {record.visa}, empreinte {record.digest}.",
         highlight=False,
