@@ -355,12 +355,14 @@ def _rows(table: pa.Table, key_field: str, visible: list[str]) -> dict[str, dict
     if key_field not in table.column_names:
         return {}
     present = set(table.column_names)
-    columns = [c for c in visible if c in present]
-    shown = table.select(columns)
+    shown = table.select([c for c in visible if c in present])
     for position, column in enumerate(shown.schema):
         if pa.types.is_temporal(column.type):
             shown = shown.set_column(
                 position, column.name, shown.column(position).cast(pa.string())
             )
+    rows = shown.to_pylist()
+    if key_field in visible:  # the usual case: the record id is itself shown
+        return {str(row[key_field]): row for row in rows}
     keys = table.column(key_field).cast(pa.string()).to_pylist()
-    return dict(zip(keys, shown.to_pylist(), strict=True))
+    return dict(zip(keys, rows, strict=True))
