@@ -7,6 +7,7 @@ refused it, and the audit ledger keeps one record of it.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -172,14 +173,24 @@ def policy_decide(
 
 
 @keys_app.command("list")
-def keys_list(workspace: WorkspaceOption = None) -> None:
+def keys_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Domaines de pseudonymisation et versions de clé (jamais la clé elle-même)."""
     from territoria.governance import Keyring
 
-    with handled():
-        keyring = Keyring.for_workspace(load_workspace(workspace).root)
-        for domain in keyring.domains():
-            console.print(f"{domain} : {', '.join(keyring.kids(domain))}", highlight=False)
+    with handled(as_json):
+        infos = Keyring.for_workspace(load_workspace(workspace).root).describe()
+    if as_json:
+        print_json([asdict(i) for i in infos])
+        return
+    labels = {"current": "courante", "previous": "ancienne (résout encore)", "retired": "retirée"}
+    table = Table(title="Clés de pseudonymisation (hors du magasin)")
+    for column in ("Domaine", "Version", "État", "Créée", "Retirée"):
+        table.add_column(column)
+    for i in infos:
+        table.add_row(
+            i.domain, i.kid, labels.get(i.status, i.status), i.created_at or "", i.retired_at or ""
+        )
+    console.print(table)
 
 
 @keys_app.command("rotate")
