@@ -51,6 +51,10 @@ class SQLiteTables(TableDB):
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint every ~16 MB of WAL rather than 4 MB: the audit ledger appends one small
+            # transaction per governed read and rewrites the same few pages (head, last index
+            # pages), which a rarer checkpoint copies back once instead of many times.
+            self._db.execute("PRAGMA wal_autocheckpoint=4000")
         except sqlite3.Error as exc:
             raise StoreError(
                 f"base de l'index des résidents illisible : {exc}",

@@ -11,6 +11,16 @@ truncated and rebuilt, or a whole chain re-hashed after an edit.
 ``audit_subjects`` indexes records by person (the resident's view must be fast); it is not
 chained itself, so the verifier checks it against the chained ``persons`` column.
 
+The verifier must stay fast on millions of records: it reads pages of records in which the engine
+has already built each canonical text, hashes them in Python (never in the database, whose
+functions a forger with full control could replace) and compares everything else in bulk. Once
+records store their previous hash, parts of the chain can be checked independently: on the
+embedded store a large ledger is split between worker processes, and a part where anything is
+wrong is checked again here, record by record, so problems come out exactly as in one pass.
+
+This module writes and reads the ledger; the verifier is in ``ledger_verify.py`` (with
+``ledger_check.py`` and ``ledger_workers.py``) and the storage layout in ``ledger_tables.py``.
+
     ledger = AuditLedger(store.tables())
     ledger.append(AuditEntry("read", "agent:42", "ccas", "instructeur", "ccas.instruction",
                              "public_task", "person_360", persons=("P7K2M9Q4",)))
@@ -19,18 +29,35 @@ chained itself, so the verifier checks it against the chained ``persons`` column
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, get_args
 
 from territoria.backends.tables import Row, SQLiteTables, TableDB
 from territoria.core.errors import GovernanceError
+from territoria.governance.ledger_check import LedgerProblem
+from territoria.governance.ledger_tables import (
+    COLUMNS,
+    GENESIS,
+    POSTGRES,
+    SCHEMA,
+    SEPARATOR,
+    SQLITE,
+    LedgerHead,
+)
+from territoria.governance.ledger_verify import VerifyReport, VerifySettings, verify_ledger
+
+# Read from this module by ``verify``, so that a test can replace them here.
+from territoria.governance.ledger_workers import run_parts as _run_parts
+from territoria.governance.ledger_workers import verify_part as _verify_part
 
 __all__ = [
     "GENESIS",
@@ -42,6 +69,8 @@ __all__ = [
     "LedgerProblem",
     "LedgerRecord",
     "VerifyReport",
+    "canonical",
+    "chain_hash",
     "load_anchors",
     "save_anchor",
 ]
@@ -49,65 +78,19 @@ __all__ = [
 EntryKind = Literal["read", "write", "policy"]
 DecisionKind = Literal["allow", "deny"]
 
-GENESIS = "0" * 64
-SEPARATOR = "\x1f"
-PAGE_ROWS = 200_000
-MAX_PROBLEMS = 100
-# The hashed columns, in chain order; prev_hash and hash follow them in the table.
-CHAINED = (
-    "seq",
-    "at",
-    "kind",
-    "actor",
-    "service",
-    "role",
-    "purpose",
-    "legal_basis",
-    "view",
-    "persons",
-    "fields",
-    "decision",
-    "rule",
-    "reason",
-    "defer_until",
+PAGE_ROWS = 1_000  # measured: pages of 1 000 stay in the CPU cache (10 000: ~12 % slower)
+# From this many records, verification forks worker processes (one per CPU, or ``WORKERS``)
+# that check parts of the chain at once. Measured on two cores: break-even near 8 000 records;
+# 20 000 are verified ~40 % faster, 50 000 ~70 % faster than in one process.
+PARALLEL_MIN = 20_000
+WORKERS: int | None = None
+# The head row and the last record, read in one statement (they must agree before an append).
+_HEAD_AND_LAST = (
+    "SELECT count, hash, (SELECT seq FROM audit_ledger ORDER BY seq DESC LIMIT 1), "
+    "(SELECT hash FROM audit_ledger ORDER BY seq DESC LIMIT 1) FROM audit_head"
 )
-COLUMNS = (*CHAINED, "prev_hash", "hash")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_ledger (
-    seq {seq_type} PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
-    service TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, legal_basis TEXT NOT NULL,
-    view TEXT NOT NULL, persons TEXT NOT NULL, fields TEXT NOT NULL, decision TEXT NOT NULL,
-    rule TEXT NOT NULL, reason TEXT NOT NULL, defer_until TEXT,
-    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_subjects (
-    seq BIGINT NOT NULL, person_key TEXT NOT NULL, PRIMARY KEY (seq, person_key)
-);
-CREATE INDEX IF NOT EXISTS audit_subjects_person ON audit_subjects (person_key, seq);
-CREATE TABLE IF NOT EXISTS audit_head (
-    id BIGINT PRIMARY KEY, count BIGINT NOT NULL, hash TEXT NOT NULL, at TEXT NOT NULL
-)
-"""
-# The database builds each record's canonical text (``format`` with this pattern, NULL as ''),
-# so the verifier receives one byte string per record instead of fifteen values.
-_PATTERN = SEPARATOR.join("%s" for _ in CHAINED)
-_FORMAT_SQL = f"format(CAST(? AS TEXT), {', '.join(CHAINED)})"
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    """What differs between the engines, as data."""
-
-    seq_type: str  # SQLite: INTEGER PRIMARY KEY makes seq the rowid, so pages read in table order
-    row_lock: (
-        str  # SQLite's BEGIN IMMEDIATE already serialises appenders; PostgreSQL locks the head
-    )
-    as_bytes: str  # the canonical text as UTF-8 bytes, so Python neither decodes nor encodes it
-
-
-_SQLITE = _Dialect("INTEGER", "", "CAST({} AS BLOB)")
-_POSTGRES = _Dialect("BIGINT", " FOR UPDATE", "convert_to({}, 'UTF8')")
+# Up to this many rows are written in one INSERT statement; more by the bulk insert.
+_INLINE_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -133,6 +116,9 @@ class AuditEntry:
         object.__setattr__(self, "fields", tuple(self.fields))
         if self.defer_until == "":
             object.__setattr__(self, "defer_until", None)
+        with contextlib.suppress(TypeError, ValueError):  # an invalid date is refused on append
+            day = date.fromisoformat(self.defer_until)  # type: ignore[arg-type]
+            object.__setattr__(self, "defer_until", day.isoformat())
 
 
 @dataclass(frozen=True)
@@ -146,48 +132,6 @@ class LedgerRecord:
     hash: str
 
 
-@dataclass(frozen=True)
-class LedgerHead:
-    """The chain's head: number of records and hash of the last (``GENESIS`` when empty)."""
-
-    count: int
-    hash: str
-    at: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class LedgerProblem:
-    """One thing the verifier found wrong, at record ``seq`` (French message)."""
-
-    seq: int | None
-    code: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    ok: bool
-    count: int
-    head: LedgerHead
-    problems: list[LedgerProblem]
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "count": self.count,
-            "head": self.head.as_dict(),
-            "problems": [p.as_dict() for p in self.problems],
-            "seconds": round(self.seconds, 3),
-        }
-
-
 def chain_hash(prev_hash: str, canonical: str) -> str:
     """``sha256(bytes(prev_hash) + canonical)`` in hexadecimal."""
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical.encode()).hexdigest()
@@ -196,6 +140,13 @@ def chain_hash(prev_hash: str, canonical: str) -> str:
 def canonical(values: Sequence[Any]) -> str:
     """The hashed text of a row's chained columns (``None`` as an empty string)."""
     return SEPARATOR.join("" if v is None else str(v) for v in values)
+
+
+_KINDS = get_args(EntryKind)
+_DECISIONS = get_args(DecisionKind)
+_TEXT_FIELDS = ("actor", "service", "role", "purpose", "legal_basis", "view", "rule", "reason")
+# What a person key may not hold: it is stored in a JSON array and compared without decoding.
+_BAD_KEY_CHAR = re.compile(r'["\\\x00-\x1f]')
 
 
 def _compact(values: Sequence[str]) -> str:
@@ -219,16 +170,16 @@ def _invalid_entry(message: str, field_name: str) -> GovernanceError:
 
 def _check_entry(entry: AuditEntry) -> None:
     """Refuse what would make the canonical text ambiguous or the stored row unreadable."""
-    if entry.kind not in get_args(EntryKind):
+    if entry.kind not in _KINDS:
         raise _invalid_entry(f"nature inconnue {entry.kind!r}", "kind")
-    if entry.decision not in get_args(DecisionKind):
+    if entry.decision not in _DECISIONS:
         raise _invalid_entry(f"décision inconnue {entry.decision!r}", "decision")
-    for name in ("actor", "service", "role", "purpose", "legal_basis", "view", "rule", "reason"):
+    for name in _TEXT_FIELDS:
         value = getattr(entry, name)
         if not isinstance(value, str) or SEPARATOR in value:
             raise _invalid_entry("texte attendu, sans caractère de contrôle 0x1F", name)
     for key in entry.persons:
-        if not key or '"' in key or "\\" in key or any(ord(c) < 32 for c in key):
+        if not key or _BAD_KEY_CHAR.search(key):
             raise _invalid_entry(f"clé de personne invalide {key!r}", "persons")
     if entry.defer_until is not None:
         try:
@@ -240,23 +191,12 @@ def _check_entry(entry: AuditEntry) -> None:
 
 
 def _chained_values(seq: int, at: str, entry: AuditEntry) -> tuple[Any, ...]:
+    """The values of the ``CHAINED`` columns, in order."""
     return (
-        seq,
-        at,
-        entry.kind,
-        entry.actor,
-        entry.service,
-        entry.role,
-        entry.purpose,
-        entry.legal_basis,
-        entry.view,
-        _compact(entry.persons),
-        _compact(entry.fields),
-        entry.decision,
-        entry.rule,
-        entry.reason,
-        entry.defer_until,
-    )
+        seq, at, entry.kind, entry.actor, entry.service, entry.role, entry.purpose,
+        entry.legal_basis, entry.view, _compact(entry.persons), _compact(entry.fields),
+        entry.decision, entry.rule, entry.reason, entry.defer_until,
+    )  # fmt: skip
 
 
 def _chained_rows(
@@ -271,6 +211,12 @@ def _chained_rows(
         rows.append((*values, last, digest))
         last = digest
     return records, rows
+
+
+@functools.lru_cache(maxsize=2 * _INLINE_ROWS)
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    marks = ", ".join(f"({', '.join('?' for _ in columns)})" for _ in range(rows))
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks}"
 
 
 def _record(row: Row) -> LedgerRecord:
@@ -340,199 +286,20 @@ def _filters(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-class _Problems:
-    """Problems found so far; full once ``MAX_PROBLEMS`` are collected."""
-
-    def __init__(self) -> None:
-        self.items: list[LedgerProblem] = []
-
-    @property
-    def full(self) -> bool:
-        return len(self.items) >= MAX_PROBLEMS
-
-    def add(self, seq: int | None, code: str, message: str) -> None:
-        if len(self.items) < MAX_PROBLEMS:
-            self.items.append(LedgerProblem(seq, code, message))
-        elif len(self.items) == MAX_PROBLEMS:
-            stop = f"plus de {MAX_PROBLEMS} anomalies : vérification arrêtée"
-            self.items.append(LedgerProblem(None, "too_many_problems", stop))
-
-
-class _Chain(NamedTuple):
-    """Where the verifier stands: the next seq, the last stored hash and its bytes."""
-
-    expected: int
-    last: str
-    link: bytes
-
-
-def _short(hash_: object) -> str:
-    return f"{str(hash_)[:12]}…"
-
-
-def _hex_bytes(value: object) -> bytes:
-    """The bytes of a stored hash; ``b""`` (never a valid link) when it is not one."""
-    try:
-        return bytes.fromhex(value) if isinstance(value, str) and len(value) == 64 else b""
-    except ValueError:
-        return b""
-
-
-def _sound_page(rows: list[Row], chain: _Chain) -> _Chain | None:
-    """The chain after a page whose records are all intact and linked; ``None`` otherwise.
-
-    The verifier's hot path: per record only one SHA-256, every comparison done in bulk
-    (element-wise on tuples, or on joined hashes of a checked fixed length).
-    """
-    seqs, canons, prevs, hashes = list(zip(*rows, strict=True))[:4]
-    end = chain.expected + len(seqs)
-    try:
-        if (
-            seqs != tuple(range(chain.expected, end))
-            or prevs[0] != chain.last
-            or prevs[1:] != hashes[:-1]
-            or set(map(len, hashes)) != {64}
-        ):
-            return None
-        sha256, digest, digests = hashlib.sha256, chain.link, list[bytes]()
-        append = digests.append
-        for canon in canons:
-            digest = sha256(digest + canon).digest()
-            append(digest)
-        if b"".join(digests).hex() != "".join(hashes):
-            return None
-    except TypeError:  # a value of the wrong type stored in a column
-        return None
-    return _Chain(end, hashes[-1], digest)
-
-
-def _diagnose(row: Row, chain: _Chain, problems: _Problems) -> _Chain:
-    """Say what is wrong with one record, exactly; the chain after it."""
-    seq, canon, prev, stored = row[:4]
-    if not isinstance(seq, int) or seq < chain.expected:
-        expected = f"attendu : n°{chain.expected}"
-        problems.add(None, "seq_out_of_order", f"enregistrement n°{seq} hors séquence ({expected})")
-        return chain
-    if seq > chain.expected:
-        gap = f"n°{chain.expected}" + (f" à {seq - 1}" if seq > chain.expected + 1 else "")
-        problems.add(
-            chain.expected,
-            "records_missing",
-            f"enregistrement(s) {gap} absent(s) : le registre passe du n°{chain.expected - 1} "
-            f"au n°{seq}",
-        )
-    elif prev != chain.last:
-        problems.add(
-            seq,
-            "link_broken",
-            f"enregistrement n°{seq} : son lien ({_short(prev)}) n'est pas l'empreinte du "
-            f"n°{seq - 1} ({_short(chain.last)}) : enregistrement inséré, déplacé ou remplacé",
-        )
-    link = _hex_bytes(prev)
-    content = canon if isinstance(canon, bytes) else str(canon).encode()
-    if not link or hashlib.sha256(link + content).hexdigest() != stored:
-        problems.add(
-            seq,
-            "hash_mismatch",
-            f"enregistrement n°{seq} modifié : son contenu ne correspond plus à son "
-            f"empreinte ({_short(stored)})",
-        )
-    return _Chain(seq + 1, str(stored), _hex_bytes(stored))
-
-
-def _named_keys(persons: object) -> list[str]:
-    """Keys of a stored persons array (keys never contain a quote, see ``_check_entry``)."""
-    text = str(persons)
-    return [] if text == "[]" else text[2:-2].split('","')
-
-
-def _named_pairs(rows: list[Row]) -> list[tuple[Any, str]]:
-    """(seq, person key) for every person the page's records name, in index order."""
-    pairs: list[tuple[Any, str]] = []
-    append = pairs.append
-    for row in rows:
-        if row[4] != "[]":
-            for key in _named_keys(row[4]):
-                append((row[0], key))
-    return pairs
-
-
-def _subject_problems(rows: list[Row], subjects: list[Row], problems: _Problems) -> None:
-    """Say, record by record, where the person index and the chained persons differ."""
-    named = {row[0]: set(_named_keys(row[4])) for row in rows}
-    indexed: dict[Any, set[str]] = {}
-    for seq, key in subjects:
-        indexed.setdefault(seq, set()).add(str(key))
-    for seq in sorted(named.keys() | indexed.keys(), key=str):
-        keys, found = named.get(seq), indexed.get(seq, set())
-        if keys is None:
-            problems.add(
-                seq,
-                "subject_orphan",
-                f"index des personnes : {', '.join(sorted(found))} rattaché(s) à "
-                f"l'enregistrement n°{seq}, qui n'existe pas",
-            )
-            continue
-        if found - keys:
-            problems.add(
-                seq,
-                "subject_extra",
-                f"index des personnes : l'enregistrement n°{seq} ne nomme pas "
-                f"{', '.join(sorted(found - keys))}",
-            )
-        if keys - found:
-            problems.add(
-                seq,
-                "subject_missing",
-                f"index des personnes : {', '.join(sorted(keys - found))} manque(nt) pour "
-                f"l'enregistrement n°{seq} (accès caché à la personne concernée)",
-            )
-
-
-def _anchor_problem(
-    number: int, anchor: LedgerHead, stored: dict[int, str], last_seq: int
-) -> LedgerProblem | None:
-    """What is wrong between one anchor and the records, if anything."""
-    name = f"l'ancre n°{number} ({anchor.count} enregistrements, {anchor.at or 'date inconnue'})"
-    if anchor.count == 0:
-        if anchor.hash == GENESIS:
-            return None
-        return LedgerProblem(None, "anchor_invalid", f"{name} n'a pas l'empreinte d'origine")
-    if anchor.count > last_seq:
-        return LedgerProblem(
-            anchor.count,
-            "anchor_beyond_end",
-            f"{name} dépasse la fin du registre (n°{last_seq}) : des enregistrements ont été "
-            "supprimés",
-        )
-    found = stored.get(anchor.count)
-    if found is None:
-        return LedgerProblem(
-            anchor.count, "anchor_record_missing", f"{name} : l'enregistrement est absent"
-        )
-    if found != anchor.hash:
-        return LedgerProblem(
-            anchor.count,
-            "anchor_mismatch",
-            f"enregistrement n°{anchor.count} : empreinte {_short(found)} au lieu de "
-            f"{_short(anchor.hash)} selon {name} : registre réécrit",
-        )
-    return None
-
-
 class AuditLedger:
     """The workspace's audit ledger on a ``TableDB`` (tables created if missing)."""
 
     def __init__(self, db: TableDB, clock: Callable[[], datetime] | None = None) -> None:
         self.db = db
         self._clock = clock or _utc_now
-        self._dialect = _SQLITE if isinstance(db, SQLiteTables) else _POSTGRES
+        self._dialect = SQLITE if isinstance(db, SQLiteTables) else POSTGRES
         with db.transaction():
-            db.script(_SCHEMA.format(seq_type=self._dialect.seq_type))
+            dialect = self._dialect
+            db.script(SCHEMA.format(seq_type=dialect.seq_type, clustered=dialect.clustered))
             db.execute(
-                "INSERT INTO audit_head (id, count, hash, at) SELECT 1, 0, ?, ? "
+                "INSERT INTO audit_head (id, count, hash, at) SELECT 1, 0, ?, '' "
                 "WHERE NOT EXISTS (SELECT 1 FROM audit_ledger) ON CONFLICT (id) DO NOTHING",
-                [GENESIS, _timestamp(self._clock())],
+                [GENESIS],
             )
 
     # -- writing -----------------------------------------------------------------------------
@@ -562,25 +329,27 @@ class AuditLedger:
 
     def _locked_head(self) -> tuple[int, str]:
         """(count, hash) of the head, locked until commit; refuses to extend a broken chain."""
-        heads = self.db.query(f"SELECT count, hash FROM audit_head{self._dialect.row_lock}")
-        # A second statement: on PostgreSQL it sees what the previous lock holder committed.
-        last = self.db.query("SELECT seq, hash FROM audit_ledger ORDER BY seq DESC LIMIT 1")
-        found = (last[0][0], last[0][1]) if last else (0, GENESIS)
-        if len(heads) != 1 or tuple(heads[0]) != found:
+        if self._dialect.lock_head:
+            self.db.query(self._dialect.lock_head)
+        # After the lock, one statement: on PostgreSQL it sees what the previous holder committed.
+        heads = self.db.query(_HEAD_AND_LAST)
+        count, hash_, last_seq, last_hash = heads[0] if len(heads) == 1 else (None,) * 4
+        if (count, hash_) != (last_seq or 0, last_hash or GENESIS):
             raise GovernanceError(
                 "registre d'audit incohérent : sa tête ne correspond pas au dernier "
                 "enregistrement ; plus aucun accès ne peut être journalisé",
                 code="audit_head_mismatch",
                 hint="lancez la vérification du registre d'audit et prévenez le DPO",
             )
-        return found
+        return int(count), str(hash_)
 
-    def _insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        if len(rows) == 1:  # one plain INSERT: cheaper than a bulk load for a single append
-            marks = ", ".join("?" for _ in columns)
-            self.db.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows[0])
-        elif rows:
+    def _insert(self, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+        """A few rows in one plain INSERT (cheaper than a bulk load); more by the bulk insert."""
+        if len(rows) > _INLINE_ROWS:
             self.db.insert(table, columns, rows)
+        elif rows:
+            values = [value for row in rows for value in row]
+            self.db.execute(_insert_sql(table, columns, len(rows)), values)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -640,124 +409,15 @@ class AuditLedger:
         anchors: Sequence[LedgerHead] = (),
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
-        """Recompute the chain; check the person index, the head row and the anchors."""
-        started = time.perf_counter()
-        problems = _Problems()
-        count = self._check_records(problems, progress)
-        if not problems.full:
-            self._check_head(problems)
-            self._check_anchors(anchors, problems)
-        return VerifyReport(
-            ok=not problems.items,
-            count=count,
-            head=self._last_record(),
-            problems=problems.items,
-            seconds=time.perf_counter() - started,
-        )
+        """Recompute the chain; check the person index, the head row and the anchors.
 
-    def _pages(self) -> Iterator[tuple[list[Row], list[Row]]]:
-        """(records, their person index rows) by keyset pages of ``PAGE_ROWS`` records.
-
-        The index rows of a page are those with seq after the previous page's last record and
-        up to its own (no upper bound on the last page, so orphans past the end are seen too).
+        Reads only, takes no lock: appends may go on; records appended meanwhile are either
+        verified or left for the next run, never reported as problems. From ``PARALLEL_MIN``
+        records on the embedded store, worker processes check parts of the chain at once.
         """
-        canonical_sql = self._dialect.as_bytes.format(_FORMAT_SQL)
-        select = f"SELECT seq, {canonical_sql}, prev_hash, hash, persons FROM audit_ledger"
-        after: Any = None
-        while True:
-            where, params = (
-                ("", [_PATTERN]) if after is None else (" WHERE seq > ?", [_PATTERN, after])
-            )
-            rows = self.db.query(f"{select}{where} ORDER BY seq LIMIT {PAGE_ROWS}", params)
-            final = len(rows) < PAGE_ROWS
-            bounds = [("seq > ?", after), ("seq <= ?", None if final else rows[-1][0])]
-            kept = [(clause, value) for clause, value in bounds if value is not None]
-            subject_where = " AND ".join(c for c, _ in kept) or "1 = 1"
-            subjects = self.db.query(
-                f"SELECT seq, person_key FROM audit_subjects WHERE {subject_where}",
-                [v for _, v in kept],
-            )
-            yield rows, subjects
-            if final:
-                return
-            after = rows[-1][0]
-
-    def _check_records(
-        self, problems: _Problems, progress: Callable[[int, int], None] | None
-    ) -> int:
-        """Check the chain and the person index page by page; the number of records read."""
-        total = int(self.db.query("SELECT COUNT(*) FROM audit_ledger")[0][0])
-        chain, done = _Chain(1, GENESIS, bytes(32)), 0
-        for rows, subjects in self._pages():
-            sound = _sound_page(rows, chain) if rows else chain
-            if sound is None:
-                for row in rows:
-                    chain = _diagnose(row, chain, problems)
-            else:
-                chain = sound
-            subjects.sort()
-            if _named_pairs(rows) != subjects:
-                _subject_problems(rows, subjects, problems)
-            done += len(rows)
-            if progress is not None:
-                progress(min(done, total), total)
-            if problems.full:
-                break
-        return done
-
-    def _check_head(self, problems: _Problems) -> None:
-        """The head row names the last record (a naive truncation leaves it behind)."""
-        with self.db.transaction():  # appenders wait, so the two reads agree
-            heads = self.db.query(f"SELECT count, hash FROM audit_head{self._dialect.row_lock}")
-            last = self.db.query("SELECT seq, hash FROM audit_ledger ORDER BY seq DESC LIMIT 1")
-        last_seq, last_hash = (last[0][0], last[0][1]) if last else (0, GENESIS)
-        if len(heads) != 1:
-            problems.add(None, "head_missing", "ligne de tête du registre absente ou en double")
-            return
-        count, hash_ = heads[0]
-        if count > last_seq:
-            problems.add(
-                last_seq + 1,
-                "records_truncated",
-                f"la tête annonce {count} enregistrements mais le dernier est le n°{last_seq} : "
-                f"enregistrements n°{last_seq + 1} à {count} supprimés",
-            )
-        elif count < last_seq:
-            problems.add(
-                count + 1,
-                "records_after_head",
-                f"enregistrements n°{count + 1} à {last_seq} ajoutés hors journalisation "
-                f"(la tête s'arrête au n°{count})",
-            )
-        elif hash_ != last_hash:
-            problems.add(
-                last_seq,
-                "head_mismatch",
-                f"la tête ({_short(hash_)}) n'est pas l'empreinte du dernier enregistrement, "
-                f"n°{last_seq} ({_short(last_hash)})",
-            )
-
-    def _check_anchors(self, anchors: Sequence[LedgerHead], problems: _Problems) -> None:
-        """Each anchor's hash is still the hash of record ``count`` (a rebuilt chain is not)."""
-        counts = sorted({a.count for a in anchors if a.count > 0})
-        stored: dict[int, str] = {}
-        for start in range(0, len(counts), 500):
-            chunk = counts[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            sql = f"SELECT seq, hash FROM audit_ledger WHERE seq IN ({marks})"
-            stored.update((int(s), str(h)) for s, h in self.db.query(sql, chunk))
-        last_seq = self._last_record().count
-        for number, anchor in enumerate(anchors, start=1):
-            problem = _anchor_problem(number, anchor, stored, last_seq)
-            if problem is not None:
-                problems.add(problem.seq, problem.code, problem.message)
-
-    def _last_record(self) -> LedgerHead:
-        rows = self.db.query("SELECT seq, hash, at FROM audit_ledger ORDER BY seq DESC LIMIT 1")
-        if not rows:
-            return LedgerHead(0, GENESIS, "")
-        seq, hash_, at = rows[0]
-        return LedgerHead(int(seq), str(hash_), str(at))
+        # Read at each call, so these module settings can be changed (by a benchmark, a test).
+        settings = VerifySettings(PAGE_ROWS, PARALLEL_MIN, WORKERS, _run_parts, _verify_part)
+        return verify_ledger(self.db, self._dialect, settings, anchors, progress)
 
 
 # -- anchors outside the store -----------------------------------------------------------------

@@ -30,256 +30,59 @@ Physical erasure of eliminated rows, once the visa is recorded, is a separate, s
 compaction step. Records without a parsable date, and sources without ``date_field``, stay
 active and are counted as ``undated``: the engine never eliminates by default. Every date is
 computed against an explicit ``as_of`` (today by the injectable clock), so tests freeze time.
+
+The engine is here; the dates (durations, reading them from the raw loads) are in
+``retention_dates.py`` and the tables and records it returns in ``retention_records.py``, both
+re-exported here.
 """
 
 from __future__ import annotations
 
-import calendar
-import hashlib
-import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import Any
 
 from territoria.backends import Store, TableDB
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
+from territoria.governance.retention_dates import _as_days, add_duration, read_record_dates
+from territoria.governance.retention_records import (
+    ELIMINATION_COLUMNS,
+    HIDDEN_STATUSES,
+    REQUEST_COLUMNS,
+    SCHEMA,
+    EliminationRecord,
+    EliminationRequest,
+    RecordStatus,
+    RequestKind,
+    RetentionPlan,
+    SourceRetention,
+    ids_digest,
+)
 
 __all__ = [
+    "HIDDEN_STATUSES",
+    "SCHEMA",
     "EliminationRecord",
     "EliminationRequest",
     "RecordStatus",
+    "RequestKind",
     "RetentionEngine",
     "RetentionPlan",
     "SourceRetention",
+    "_as_days",
     "add_duration",
     "ids_digest",
+    "read_record_dates",
 ]
 
-RecordStatus = Literal["active", "archived", "to_sort", "pending_elimination", "eliminated"]
-RequestKind = Literal["eliminate", "sort"]
-HIDDEN_STATUSES: tuple[RecordStatus, ...] = (
-    "archived",
-    "to_sort",
-    "pending_elimination",
-    "eliminated",
-)
 _STATUS_OF_FATE: dict[str, RecordStatus] = {
     "archive": "archived",
     "sort": "to_sort",
     "eliminate": "pending_elimination",
 }
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gov_retention (
-    source TEXT NOT NULL, record_id TEXT NOT NULL, status TEXT NOT NULL, since TEXT NOT NULL,
-    request_id TEXT, PRIMARY KEY (source, record_id)
-);
-CREATE INDEX IF NOT EXISTS gov_retention_request ON gov_retention (request_id);
-CREATE TABLE IF NOT EXISTS gov_elimination_requests (
-    request_id TEXT PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL,
-    count BIGINT NOT NULL, oldest TEXT, newest TEXT, reference TEXT NOT NULL,
-    as_of TEXT NOT NULL, created_at TEXT NOT NULL, status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS gov_eliminations (
-    elimination_id TEXT PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL,
-    count BIGINT NOT NULL, kept BIGINT NOT NULL, visa TEXT NOT NULL, approved_by TEXT NOT NULL,
-    approved_at TEXT NOT NULL, digest TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS gov_retention_lock (name TEXT PRIMARY KEY, version BIGINT NOT NULL)
-"""
-_REQUEST_COLUMNS = (
-    "request_id, source, kind, count, oldest, newest, reference, as_of, created_at, status"
-)
-_ELIMINATION_COLUMNS = (
-    "elimination_id, request_id, source, count, kept, visa, approved_by, approved_at, digest"
-)
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's bound on parameters
-
-# -- ISO 8601 durations ----------------------------------------------------------------------
-
-_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$")
-
-
-def add_duration(d: date, iso: str) -> date:
-    """``d`` plus an ISO 8601 duration of years, months, weeks and days.
-
-    Years and months move the calendar date and clamp the day to the month's end
-    (29 Feb + P1Y → 28 Feb, 31 Jan + P1M → 28 or 29 Feb); weeks and days are added after.
-    A result past year 9999 is ``date.max`` (never reached).
-
-    >>> add_duration(date(2024, 2, 29), "P1Y")
-    datetime.date(2025, 2, 28)
-    """
-    match = _DURATION.match(iso)
-    if match is None or iso == "P":
-        raise ValueError(f"durée ISO 8601 invalide : {iso!r} (attendu par exemple P5Y, P18M)")
-    years, months, weeks, days = (int(g or 0) for g in match.groups())
-    month_index = d.year * 12 + (d.month - 1) + years * 12 + months
-    year, month = divmod(month_index, 12)
-    if year > date.max.year:
-        return date.max
-    day = min(d.day, calendar.monthrange(year, month + 1)[1])
-    moved = date(year, month + 1, day)
-    offset = weeks * 7 + days
-    if offset > (date.max - moved).days:
-        return date.max
-    return date.fromordinal(moved.toordinal() + offset)
-
-
-# -- public records --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceRetention:
-    """Where a source stands at ``as_of``.
-
-    ``active`` counts the records that stay active (``undated`` is part of it), ``due`` the
-    active records whose DUA has ended, ``already`` the records in each other status;
-    ``missing_id`` the raw rows without a record id (they cannot be tracked and stay readable).
-    """
-
-    source: str
-    duration: str
-    final_fate: str
-    date_field: str | None
-    active: int
-    due: int
-    undated: int
-    already: dict[str, int]
-    missing_id: int = 0
-
-
-@dataclass(frozen=True)
-class RetentionPlan:
-    """What :meth:`RetentionEngine.apply` would do at ``as_of``; ``due``: source → record ids."""
-
-    as_of: str
-    sources: list[SourceRetention]
-    due: dict[str, list[str]]
-    untracked: list[str] = field(default_factory=list)
-    record_dates: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (the records' dates stay out: the bordereau carries only their range)."""
-        return {
-            "as_of": self.as_of,
-            "sources": [asdict(s) for s in self.sources],
-            "due": {s: list(ids) for s, ids in self.due.items()},
-            "untracked": list(self.untracked),
-        }
-
-
-@dataclass(frozen=True)
-class EliminationRequest:
-    """A *bordereau d'élimination* (or a list to sort) waiting for the archives' visa."""
-
-    request_id: str
-    source: str
-    record_ids: tuple[str, ...]
-    count: int
-    oldest: str | None
-    newest: str | None
-    reference: str
-    created_at: str
-    status: Literal["pending", "approved"]
-    kind: RequestKind = "eliminate"
-    as_of: str = ""
-
-
-@dataclass(frozen=True)
-class EliminationRecord:
-    """The proof of an elimination: who approved it, under which visa, and of which records."""
-
-    elimination_id: str
-    request_id: str
-    source: str
-    count: int
-    visa: str
-    approved_by: str
-    approved_at: str
-    digest: str
-    kept: int = 0
-
-
-def ids_digest(record_ids: Iterable[str]) -> str:
-    """SHA-256 of the sorted record ids joined by newlines (what an elimination record keeps)."""
-    return hashlib.sha256("\n".join(sorted(record_ids)).encode("utf-8")).hexdigest()
-
-
-# -- reading the records' dates --------------------------------------------------------------
-
-
-def _as_days(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A raw date column as ``date32`` whatever the store gave (date, timestamp or ISO text)."""
-    kind = column.type
-    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        return pc.cast(column, pa.date32())
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        head = pc.utf8_slice_codeunits(column, 0, 10)
-        parsed = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
-        return pc.cast(parsed, pa.date32())
-    return pa.nulls(len(column), pa.date32())
-
-
-def _normalise(
-    batch: pa.RecordBatch, id_field: str, date_field: str | None, loads: pa.Array
-) -> pa.Table:
-    names = batch.schema.names
-    size = batch.num_rows
-    ids = batch.column(id_field) if id_field in names else pa.nulls(size, pa.string())
-    days = (
-        _as_days(batch.column(date_field))
-        if date_field and date_field in names
-        else pa.nulls(size, pa.date32())
-    )
-    rank = pc.fill_null(pc.index_in(batch.column("_load_id"), value_set=loads), -1)
-    return pa.table(
-        {"record_id": pc.cast(ids, pa.string()), "day": days, "rank": pc.cast(rank, pa.int64())}
-    )
-
-
-def _newest_per_record(table: pa.Table) -> dict[str, date | None]:
-    """Each record's date in the newest load that holds it (none if any row there has none)."""
-    per_load = table.group_by(["record_id", "rank"]).aggregate(
-        [("day", "max"), ("day", "count", pc.CountOptions(mode="only_null"))]
-    )
-    newest = per_load.group_by("record_id").aggregate([("rank", "max")])
-    joined = per_load.join(
-        newest, keys=["record_id", "rank"], right_keys=["record_id", "rank_max"], join_type="inner"
-    )
-    undated = pc.greater(joined["day_count"], 0)
-    days = pc.if_else(undated, pa.scalar(None, pa.date32()), joined["day_max"])
-    return dict(zip(joined["record_id"].to_pylist(), days.to_pylist(), strict=True))
-
-
-def read_record_dates(store: Store, contract: SourceContract) -> tuple[dict[str, date | None], int]:
-    """Record id → date that starts its clock (``None``: undated), and the rows without an id.
-
-    A record delivered again in a later load takes its date from the newest load (a contract
-    that ended since, a membership renewed): the latest delivery is the service's current word.
-    """
-    id_field = contract.linkage.record_id
-    if id_field is None:
-        return {}, 0
-    date_field = contract.retention.date_field
-    history = store.loads(contract.id, limit=10**9)
-    loads = pa.array([r.load_id for r in reversed(history)], pa.string())  # oldest first
-    wanted = [id_field, *([date_field] if date_field else [])]
-    parts = [
-        _normalise(b, id_field, date_field, loads) for b in store.raw_batches(contract.id, wanted)
-    ]
-    if not parts:
-        return {}, 0
-    table = pa.concat_tables(parts)
-    missing = table["record_id"].null_count
-    table = table.filter(pc.is_valid(table["record_id"]))
-    return _newest_per_record(table), missing
 
 
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -439,7 +242,7 @@ class RetentionEngine:
         r = request
         self.db.insert(
             "gov_elimination_requests",
-            [c.strip() for c in _REQUEST_COLUMNS.split(",")],
+            [c.strip() for c in REQUEST_COLUMNS.split(",")],
             [(r.request_id, r.source, r.kind, r.count, r.oldest, r.newest, r.reference,
               r.as_of, r.created_at, r.status)],
         )  # fmt: skip
@@ -524,7 +327,7 @@ class RetentionEngine:
         e = record
         self.db.insert(
             "gov_eliminations",
-            [c.strip() for c in _ELIMINATION_COLUMNS.split(",")],
+            [c.strip() for c in ELIMINATION_COLUMNS.split(",")],
             [(e.elimination_id, e.request_id, e.source, e.count, e.kept, e.visa,
               e.approved_by, e.approved_at, e.digest)],
         )  # fmt: skip
@@ -558,7 +361,7 @@ class RetentionEngine:
 
     def _requests(self, where: str, params: list[Any]) -> list[EliminationRequest]:
         rows = self.db.query(
-            f"SELECT {_REQUEST_COLUMNS} FROM gov_elimination_requests {where} "
+            f"SELECT {REQUEST_COLUMNS} FROM gov_elimination_requests {where} "
             "ORDER BY created_at, request_id",
             params,
         )
@@ -582,7 +385,7 @@ class RetentionEngine:
     def eliminations(self) -> list[EliminationRecord]:
         """Every elimination record, oldest first."""
         rows = self.db.query(
-            f"SELECT {_ELIMINATION_COLUMNS} FROM gov_eliminations ORDER BY approved_at, elimination_id"
+            f"SELECT {ELIMINATION_COLUMNS} FROM gov_eliminations ORDER BY approved_at, elimination_id"
         )
         return [
             EliminationRecord(
