@@ -15,7 +15,12 @@ BENCH = Path(__file__).parents[1] / "benchmarks"
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "args"),
-    [("ingest_lifts.py", ["--rows", "20000"]), ("sandbox_generate.py", ["--population", "2000"])],
+    [
+        ("ingest_lifts.py", ["--rows", "20000"]),
+        ("sandbox_generate.py", ["--population", "2000"]),
+        ("governed_read.py", ["--quick"]),
+        ("audit_ledger.py", ["--quick"]),
+    ],
 )
 def test_benchmark_ends_with_its_json_line(script: str, args: list[str]) -> None:
     out = subprocess.run(
