@@ -191,21 +191,11 @@ class Store(ABC):
         # Loads may differ in columns (kept extras, a contract that evolved): union them.
         return pa.concat_tables(tables, promote_options="permissive")
 
+    @abstractmethod
     def raw_records(
         self, source: str, key_field: str, keys: list[str], columns: list[str] | None = None
     ) -> pa.Table:
-        """The raw records of a source whose ``key_field`` is one of ``keys`` (latest load wins).
-
-        Generic version: a scan. Stores override it with an indexed or pushed-down lookup.
-        """
-        wanted = set(keys)
-        found: dict[str, dict[str, Any]] = {}
-        names = None if columns is None else list(dict.fromkeys([key_field, *columns]))
-        for batch in self.raw_batches(source, names):
-            for row in batch.to_pylist():
-                if str(row.get(key_field)) in wanted:
-                    found[str(row[key_field])] = row
-        return pa.Table.from_pylist(list(found.values())) if found else pa.table({})
+        """The raw records of a source whose ``key_field`` is one of ``keys`` (latest load wins)."""
 
     @abstractmethod
     def tables(self) -> TableDB:
