@@ -89,6 +89,17 @@ def test_deny_by_default_and_each_read_leaves_one_ledger_record(
     assert g.ledger.verify().ok
 
 
+def test_a_view_the_reader_does_not_serve_is_still_recorded(
+    gov: tuple[Governance, FrozenClock],
+) -> None:
+    g, _ = gov
+    before = g.ledger.head().count
+    with pytest.raises(GovernanceError) as err:
+        read(g, "marc.donnees", "service_synergies", "synergies")
+    assert err.value.code == "view_not_readable"
+    assert g.ledger.head().count == before + 1
+
+
 def test_unknown_and_out_of_scope_persons_give_the_same_answer(
     gov: tuple[Governance, FrozenClock],
 ) -> None:

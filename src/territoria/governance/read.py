@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -27,6 +27,7 @@ from territoria.governance.decide import Decision, decide
 from territoria.governance.ledger import AuditEntry, AuditLedger
 from territoria.governance.policy import Policy, Purpose
 from territoria.governance.pseudonyms import Pseudonymiser
+from territoria.governance.retention_dates import add_duration
 from territoria.governance.scope import in_scope, population
 from territoria.identity.standardise import fold
 
@@ -79,19 +80,6 @@ class ReadResult:
         return json.dumps(self.as_dict(), sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _iso_days(duration: str) -> int:
-    """Days of a simple ISO 8601 duration (PnY, PnM, PnW, PnD; months as 30 days)."""
-    import re
-
-    match = re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?", duration)
-    if not match:
-        raise GovernanceError(
-            f"durée ISO 8601 invalide : {duration!r}", code="invalid_duration", expected="P6M"
-        )
-    y, m, w, d = (int(g or 0) for g in match.groups())
-    return y * 365 + m * 30 + w * 7 + d
-
-
 class GovernedReader:
     """Every view of personal data, behind the decision point and the ledger."""
 
@@ -133,6 +121,7 @@ class GovernedReader:
         purpose = self.policy.purposes[request.purpose]
         handler = getattr(self, f"_view_{request.view}", None)
         if handler is None:  # views served by other modules (ledger, synergies, export…)
+            self._record(request, ReadResult(decision, "not_found"))
             raise GovernanceError(
                 f"la vue « {request.view} » ne se lit pas par la lecture de fiches",
                 code="view_not_readable",
@@ -146,7 +135,7 @@ class GovernedReader:
         delay = purpose.transparency_delay if purpose else None
         defer = None
         if delay and result.persons:
-            defer = (self.clock().date() + timedelta(days=_iso_days(delay))).isoformat()
+            defer = add_duration(self.clock().date(), delay).isoformat()
         reason = decision.reason if result.status != "not_found" else NOT_FOUND
         record = self.ledger.append(
             AuditEntry(
