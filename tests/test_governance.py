@@ -376,3 +376,27 @@ def test_governance_flow_on_every_store(workspace: WorkspaceConfig, sandbox: Pat
         assert report.ok and report.count == g.ledger.head().count >= 8
     finally:
         store.close()
+
+
+def test_loads_of_personal_data_are_written_in_the_ledger(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from helpers import GOOD_ROWS, add_contract, write_csv
+    from territoria.backends import open_store
+    from territoria.core.config import init_workspace
+    from territoria.interfaces.cli.app import app
+
+    ws = init_workspace(tmp_path / "ws")
+    add_contract(ws)
+    path = write_csv(tmp_path / "p.csv", GOOD_ROWS)
+    args = ["ingest", "test_people", str(path), "--as", "eaux-du-rhone", "-w", str(ws.root)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    store = open_store(ws)
+    try:
+        (record,) = Governance.open(ws, store).ledger.records(kind="write")
+    finally:
+        store.close()
+    entry = record.entry
+    assert (entry.actor, entry.view, entry.service) == ("eaux-du-rhone", "ingest.load", "library")
+    assert entry.rule.startswith("load:") and "test_people.family_name" in entry.fields
+    assert "3 ligne(s)" in entry.reason and entry.persons == ()

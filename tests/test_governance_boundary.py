@@ -462,7 +462,8 @@ def test_cli_commands_without_personal_output_leave_no_record(
     linked: tuple[WorkspaceConfig, Store],
     sandbox: Path,
 ) -> None:
-    """Status, reports and batch jobs: only allowlisted library services, nothing shown."""
+    """Status, reports and batch jobs: only allowlisted library services, nothing shown;
+    only the batch job that writes (linkage) leaves a record."""
     config, _ = linked
     commands = [
         ["audit", "verify", "--json"],
@@ -471,7 +472,6 @@ def test_cli_commands_without_personal_output_leave_no_record(
         ["policy", "decide", "--as", "lea.biblio", "-p", "library_lending", "--view", "count"],
         ["identity", "status", "--json"],
         ["identity", "evaluate", "--truth", str(sandbox / "truth"), "--json"],
-        ["link", "--incremental", "--json"],
         ["report", "--json"],
         ["loads", "--json"],
         ["contracts", "list", "--json"],
@@ -489,6 +489,12 @@ def test_cli_commands_without_personal_output_leave_no_record(
                 call.route.startswith("library:") and origin in LIBRARY_ALLOWED
             ), (command, call)
         assert _ledger_count(config.root) == count, command
+    # A linkage run writes person keys: it shows nothing, and leaves one write record.
+    recorder.active = True
+    exit_code, output = _run(["link", "--incremental", "--json"], config.root)
+    recorder.active = False
+    assert exit_code == 0, output
+    assert _ledger_count(config.root) == count + 1
 
 
 def test_a_call_from_outside_territoria_is_not_taken_for_a_governed_one(

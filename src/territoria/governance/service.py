@@ -7,12 +7,12 @@ personal data decides first, then leaves one ledger record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from territoria.backends import Store, TableDB
+from territoria.backends import LoadRecord, Store, TableDB
 from territoria.core.config import WorkspaceConfig
 from territoria.core.errors import GovernanceError
 from territoria.governance.consents import ConsentBook, ConsentRecord, ObjectionRecord
@@ -418,3 +418,49 @@ class Governance:
             f"{record.source}, visa {record.visa}, empreinte {record.digest[:16]}",
         )
         return record
+
+    # -- writes by batch jobs --------------------------------------------------------------
+
+    def record_loads(self, actor: str, loads: Iterable[LoadRecord]) -> int:
+        """One write record per load that stored personal data; returns how many were noted."""
+        entries = []
+        for load in loads:
+            contract = self.contracts.get(load.source)
+            if load.status != "loaded" or contract is None:
+                continue
+            personal = contract.fields_of("identifying", "sensitive", "special_category")
+            if not personal:
+                continue
+            entries.append(
+                AuditEntry(
+                    kind="write",
+                    actor=actor or "system",
+                    service=contract.owner_service,
+                    role="",
+                    purpose="",
+                    legal_basis=contract.legal_basis,
+                    view="ingest.load",
+                    fields=tuple(f"{contract.id}.{f.name}" for f in personal),
+                    rule=f"load:{load.load_id}",
+                    reason=f"chargement de {load.rows_loaded} ligne(s) de « {contract.title} » "
+                    f"({load.file_name}, SHA-256 {load.content_hash[:12]}…)",
+                )
+            )
+        self.ledger.append_many(entries)
+        return len(entries)
+
+    def record_link(self, actor: str, run_id: str, summary: str) -> None:
+        """A linkage run (or incremental attach) rewrote person keys: one write record."""
+        self.ledger.append(
+            AuditEntry(
+                kind="write",
+                actor=actor or "system",
+                service="donnees",
+                role="",
+                purpose="identity_resolution",
+                legal_basis="public_task",
+                view="identity.link",
+                rule=f"link:{run_id}",
+                reason=summary,
+            )
+        )

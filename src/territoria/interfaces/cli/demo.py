@@ -46,6 +46,7 @@ def demo(
             outcomes = run_loads(
                 store, catalog_for(config), sandbox_items(sandbox_dir), quiet=False
             )
+            Governance.open(config, store).record_loads("system", [o.record for o in outcomes])
         finally:
             store.close()
         print_outcomes(outcomes)

@@ -85,6 +85,12 @@ def link(
             "une, sans réexaminer les autres (quelques millisecondes par fiche).",
         ),
     ] = False,
+    actor: Annotated[
+        str,
+        typer.Option(
+            "--as", envvar="TERRITORIA_ACTOR", help="Qui lance la liaison ; inscrit au journal."
+        ),
+    ] = "system",
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -117,12 +123,24 @@ def link(
                 code="files_missing",
                 hint="sans fichier, « territoria link » relie les sources de l'espace de travail",
             )
-        with workspace_store(workspace) as (config, store), _progress(as_json) as progress:
+        with governed(workspace) as (config, store, gov), _progress(as_json) as progress:
             if incremental:
                 attached = attach_new_mentions(store, catalog_for(config), progress=progress)
+                gov.record_link(
+                    actor,
+                    "incremental",
+                    f"rattachement de {attached.new_mentions} nouvelle(s) fiche(s) : "
+                    f"{attached.attached} rattachée(s), {attached.created} personne(s) créée(s)",
+                )
                 _show(attached.as_dict(), attached.lines_fr(), as_json)
                 return
             report = link_workspace(store, catalog_for(config), retrain=retrain, progress=progress)
+            gov.record_link(
+                actor,
+                report.run_id,
+                f"liaison {report.run_id} : {report.mentions} fiches, {report.persons} personnes, "
+                f"{report.households} ménages (modèle v{report.model_version})",
+            )
         _show(report.as_dict(), report.lines_fr(), as_json)
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from territoria.backends import Store
 from territoria.core.types import LOAD_STATUS_LABELS
+from territoria.governance import Governance
 from territoria.governance.steward import quarantine_export, quarantine_rows
 from territoria.ingest import (
     ContractCatalog,
@@ -64,6 +65,14 @@ def ingest(
             "l'ancien chargement est marqué « remplacé » et n'est plus lu.",
         ),
     ] = False,
+    actor: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            envvar="TERRITORIA_ACTOR",
+            help="Qui livre ou charge (agent, délégataire) ; inscrit au journal d'audit.",
+        ),
+    ] = "system",
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -87,6 +96,7 @@ def ingest(
         else:
             raise typer.BadParameter("donnez une SOURCE et des FICHIERS, ou --sandbox DOSSIER")
         outcomes = run_loads(store, catalog, items, quiet=as_json, replace_loaded=replace_loaded)
+        Governance.open(config, store).record_loads(actor, [o.record for o in outcomes])
     if as_json:
         print_json([o.as_dict() for o in outcomes])
     else:
