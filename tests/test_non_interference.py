@@ -172,3 +172,62 @@ def test_a_ccas_only_person_is_invisible_to_outsiders(
     )[0]
     assert key
     assert _answers(gov_a, target) == _answers(gov_b, target)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_non_interference_on_postgresql(
+    tmp_path: Path, sandbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same proof on PostgreSQL: world B is a copy of world A's schema plus one record."""
+    import secrets
+
+    from conftest import _PG_UP, PG_URL, REQUIRE_PG
+    from identity_fixtures import load_people
+    from territoria.core.config import init_workspace
+    from territoria.identity import link_workspace
+
+    if not _PG_UP:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL injoignable à {PG_URL}")
+        pytest.skip(f"PostgreSQL injoignable à {PG_URL}")
+    monkeypatch.setenv("TERRITORIA_KEYS_DIR", str(tmp_path / "keys"))
+    schema_a, schema_b = f"ni_a_{secrets.token_hex(4)}", f"ni_b_{secrets.token_hex(4)}"
+    config_a = init_workspace(tmp_path / "A", store_url=PG_URL, schema=schema_a)
+    config_b = init_workspace(tmp_path / "B", store_url=PG_URL, schema=schema_b)
+    store_a = open_store(config_a)
+    try:
+        load_people(store_a, config_a, sandbox)
+        link_workspace(store_a, catalog(config_a))
+        store_b = open_store(config_b)  # creates schema B
+        try:
+            _copy_schema(store_a, schema_a, schema_b)
+            gov_a = Governance.open(config_a, store_a, clock=FrozenClock())
+            gov_b = Governance.open(config_b, store_b, clock=FrozenClock())
+            target = _known_target(gov_a)
+            _deliver_ccas_record(store_b, tmp_path / "B", target)
+            assert _answers(gov_a, target) == _answers(gov_b, target)
+            social = ReadRequest("claire.ccas", "ccas_social_support", "count")
+            assert gov_a.read(social).canonical() != gov_b.read(social).canonical()
+        finally:
+            store_b.drop_schema()  # type: ignore[attr-defined]
+            store_b.close()
+    finally:
+        store_a.drop_schema()  # type: ignore[attr-defined]
+        store_a.close()
+
+
+def _copy_schema(store: Store, source: str, target: str) -> None:
+    """Every table of one schema copied, rows and all, into another (already created)."""
+    conn = store._conn  # type: ignore[attr-defined]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            [source],
+        ).fetchall()
+    ]
+    for table in tables:
+        conn.execute(f'DROP TABLE IF EXISTS "{target}"."{table}"')
+        conn.execute(f'CREATE TABLE "{target}"."{table}" (LIKE "{source}"."{table}" INCLUDING ALL)')
+        conn.execute(f'INSERT INTO "{target}"."{table}" SELECT * FROM "{source}"."{table}"')
