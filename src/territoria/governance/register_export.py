@@ -20,9 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import secrets
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -32,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from territoria.core.contract import SourceContract
 from territoria.core.errors import TerritoriaError
+from territoria.core.files import write_atomically
 from territoria.core.types import FIELD_CATEGORY_LABELS, LEGAL_BASIS_LABELS
 from territoria.governance.decide import visible_fields
 from territoria.governance.policy import OUTPUT_LABELS, Policy, Purpose
@@ -244,22 +243,7 @@ def register_rows(
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside ``path`` then rename: ``path`` is never half-written."""
-    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        with temp.open("xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise TerritoriaError(
-            f"écriture du registre impossible : {exc.strerror or exc}",
-            code="output_unwritable",
-            file=path,
-            expected="un chemin de fichier dans un dossier existant et accessible en écriture",
-        ) from None
+    write_atomically(path, data, what="registre")
 
 
 def write_register_csv(path: Path, rows: list[dict[str, str]]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from territoria.backends import LoadRecord, Store, TableDB
 from territoria.core.config import WorkspaceConfig
 from territoria.core.errors import GovernanceError
+from territoria.core.files import write_atomically
 from territoria.governance.consents import ConsentBook, ConsentRecord, ObjectionRecord
 from territoria.governance.decide import Decision
 from territoria.governance.ledger import AuditEntry, AuditLedger
@@ -49,9 +50,7 @@ def install_policy(root: Path) -> Path:
     for name in ("register.yaml", "actors.yaml"):
         target = folder / name
         if not target.exists():
-            tmp = target.with_suffix(".tmp")
-            tmp.write_bytes((builtin_policy_dir() / name).read_bytes())
-            tmp.replace(target)
+            write_atomically(target, (builtin_policy_dir() / name).read_bytes(), what="politique")
     return folder
 
 

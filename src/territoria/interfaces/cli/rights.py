@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from territoria.core.errors import GovernanceError
+from territoria.core.files import write_atomically
 from territoria.governance import (
     access_export,
     file_rectification,
@@ -54,12 +55,6 @@ def _acting(actor: str, purpose: str | None) -> str:
     return purpose or ("resident_access" if actor.startswith("resident:") else "rights_handling")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 @app.command("access")
 def access(
     actor: ActorOption,
@@ -74,10 +69,9 @@ def access(
     with handled(), governed(workspace) as (_, _, gov):
         export = access_export(gov, actor, _acting(actor, purpose), person)
         out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(
-            out / "acces.json", json.dumps(export, ensure_ascii=False, indent=2, default=str)
-        )
-        _write_atomic(out / "acces.html", render_access_html(export))
+        text = json.dumps(export, ensure_ascii=False, indent=2, default=str)
+        write_atomically(out / "acces.json", text.encode(), what="export")
+        write_atomically(out / "acces.html", render_access_html(export).encode(), what="export")
     sources = len(export["records"])
     console.print(
         f"Export écrit dans {out} (acces.json, acces.html) : {sources} source(s), {len(export['accesses'])} consultation(s).",
