@@ -18,7 +18,7 @@ from territoria.backends.base import (
 )
 from territoria.backends.stage_query import ReaderSpec, StagePlan
 from territoria.backends.staging import StageResult, stage_file
-from territoria.backends.tables import TableDB
+from territoria.backends.tables import TableDB, marks
 from territoria.backends.validation_sql import FieldPlan
 from territoria.core.config import WorkspaceConfig
 
@@ -35,6 +35,7 @@ __all__ = [
     "TableDB",
     "as_duplicate",
     "claim_staging",
+    "marks",
     "open_store",
     "stage_file",
 ]

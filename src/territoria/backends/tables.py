@@ -20,6 +20,11 @@ from territoria.core.errors import StoreError
 Row = tuple[Any, ...]
 
 
+def marks(values: Iterable[Any]) -> str:
+    """``?, ?, ?`` — one placeholder per value, for ``IN (…)`` in ``TableDB`` SQL."""
+    return ", ".join("?" for _ in values)
+
+
 class TableDB(ABC):
     """One SQL session on the workspace's tables (SQL written with ``?`` placeholders)."""
 

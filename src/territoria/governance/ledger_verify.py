@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from territoria.backends.tables import TableDB
+from territoria.backends.tables import TableDB, marks
 from territoria.governance.ledger_check import (
     MAX_PROBLEMS,
     Chain,
@@ -211,8 +211,8 @@ class _Verifier:
             found.setdefault(seq, []).append(str(key))
         if not found:
             return
-        marks = ", ".join("?" for _ in found)
-        sql = f"SELECT seq FROM audit_ledger WHERE seq IN ({marks})"
+        in_list = marks(found)
+        sql = f"SELECT seq FROM audit_ledger WHERE seq IN ({in_list})"
         appended = {row[0] for row in self.db.query(sql, list(found))}
         for seq in sorted(found, key=seq_order):
             if seq not in appended:
@@ -259,8 +259,8 @@ class _Verifier:
         stored: dict[int, str] = {}
         for start in range(0, len(counts), 500):
             chunk = counts[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            sql = f"SELECT seq, hash FROM audit_ledger WHERE seq IN ({marks})"
+            in_list = marks(chunk)
+            sql = f"SELECT seq, hash FROM audit_ledger WHERE seq IN ({in_list})"
             stored.update((int(s), str(h)) for s, h in self.db.query(sql, chunk))
         for number, anchor in enumerate(anchors, start=1):
             problem = _anchor_problem(number, anchor, stored, last_seq)

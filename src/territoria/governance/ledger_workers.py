@@ -19,6 +19,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from territoria.backends import marks
 from territoria.governance.ledger_check import (
     Chain,
     Outcome,
@@ -63,9 +64,9 @@ def plan_parts(query: Query, total: int, workers: int) -> list[Part]:
     Empty when a boundary record is missing or its hash unreadable: one pass then says why.
     """
     cuts = [total * i // workers for i in range(1, workers)]
-    marks = ", ".join("?" for _ in cuts)
+    in_list = marks(cuts)
     hashes: dict[Any, Any] = dict(
-        query(f"SELECT seq, hash FROM audit_ledger WHERE seq IN ({marks})", cuts)
+        query(f"SELECT seq, hash FROM audit_ledger WHERE seq IN ({in_list})", cuts)
     )
     starts = [Chain(1, GENESIS, bytes(32))]
     for cut in cuts:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from territoria.backends import Store, TableDB
+from territoria.backends import Store, TableDB, marks
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.governance.consents import ConsentBook
@@ -218,9 +218,9 @@ class GovernedReader:
             chunk = persons[start : start + 500]
             rows = self.db.query(
                 "SELECT person_key, source, mention_id FROM id_mentions WHERE person_key IN ("
-                + ", ".join("?" for _ in chunk)
+                + marks(chunk)
                 + ") AND source IN ("
-                + ", ".join("?" for _ in sources)
+                + marks(sources)
                 + ")",
                 [*chunk, *sources],
             )

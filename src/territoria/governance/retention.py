@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from territoria.backends import Store, TableDB
+from territoria.backends import Store, TableDB, marks
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.governance.retention_dates import _as_days, add_duration, read_record_dates
@@ -295,10 +295,9 @@ class RetentionEngine:
                 _require_visa(visa)
             now = self._now()
             for chunk in _chunks(sorted(keep)):
-                marks = ", ".join("?" for _ in chunk)
                 self.db.execute(
                     "UPDATE gov_retention SET status = 'archived', since = ? "
-                    f"WHERE request_id = ? AND record_id IN ({marks})",
+                    f"WHERE request_id = ? AND record_id IN ({marks(chunk)})",
                     [now, request_id, *chunk],
                 )
             return self._eliminate(request, "to_sort", visa, approved_by, kept=len(keep))
@@ -406,9 +405,7 @@ class RetentionEngine:
             return set()
         sources = sorted(records)
         rows = self.db.query(
-            "SELECT DISTINCT source FROM gov_retention WHERE source IN ("
-            + ", ".join("?" for _ in sources)
-            + ")",
+            "SELECT DISTINCT source FROM gov_retention WHERE source IN (" + marks(sources) + ")",
             sources,
         )
         return {
@@ -423,7 +420,7 @@ class RetentionEngine:
             chunk = record_ids[start : start + 500]
             rows = self.db.query(
                 "SELECT record_id FROM gov_retention WHERE source = ? AND record_id IN ("
-                + ", ".join("?" for _ in chunk)
+                + marks(chunk)
                 + ")",
                 [source, *chunk],
             )

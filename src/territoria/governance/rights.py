@@ -21,6 +21,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from territoria.backends import marks
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.core.types import FIELD_CATEGORY_LABELS, LEGAL_BASIS_LABELS
@@ -331,7 +332,7 @@ def rectifications(gov: Governance, actor: str, purpose: str) -> list[Rectificat
         gov.db.query(
             "SELECT request_id, source, record_id, field, requested_value, reason, owner_service, "
             "status, created_at, person_key FROM gov_rectifications WHERE source IN ("
-            + ", ".join("?" for _ in sources)
+            + marks(sources)
             + ") ORDER BY created_at, request_id",
             sources,
         )

@@ -11,14 +11,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from territoria.backends import TableDB
+from territoria.backends import TableDB, marks
 from territoria.governance.policy import Purpose
 
 __all__ = ["birth_bounds", "in_scope", "population"]
-
-
-def _marks(values: list[str]) -> str:
-    return ", ".join("?" for _ in values)
 
 
 def _years_before(day: date, years: int) -> date:
@@ -44,11 +40,11 @@ _DOB = "(f.dob_y * 10000 + COALESCE(f.dob_m, 6) * 100 + COALESCE(f.dob_d, 15))"
 def _clauses(purpose: Purpose, today: date, actor_key: str | None) -> tuple[str, list[Any]]:
     sources = sorted(purpose.sources)
     known = sorted(purpose.scope.known_to or sources)
-    sql = [f"m.source IN ({_marks(known)})"]
+    sql = [f"m.source IN ({marks(known)})"]
     params: list[Any] = list(known)
     feature_join = (
         "SELECT m2.{col} FROM id_mentions m2 JOIN id_features f ON f.unique_id = m2.mention_id "
-        f"WHERE m2.source IN ({_marks(sources)}) AND "
+        f"WHERE m2.source IN ({marks(sources)}) AND "
     )
     scope = purpose.scope
     if scope.communes:
@@ -56,7 +52,7 @@ def _clauses(purpose: Purpose, today: date, actor_key: str | None) -> tuple[str,
         sql.append(
             "m.person_key IN ("
             + feature_join.format(col="person_key")
-            + f"(f.pc IN ({_marks(values)}) OR f.commune IN ({_marks(values)})))"
+            + f"(f.pc IN ({marks(values)}) OR f.commune IN ({marks(values)})))"
         )
         params += [*sources, *values, *values]
     if scope.age:

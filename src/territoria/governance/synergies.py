@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
 
-from territoria.backends import TableDB
+from territoria.backends import TableDB, marks
 from territoria.core.contract import SourceContract
 from territoria.governance.decide import Decision
 from territoria.governance.policy import Policy
@@ -45,7 +45,7 @@ def _persons_by_service(
         return out
     rows = db.query(
         "SELECT DISTINCT source, person_key FROM id_mentions WHERE source IN ("
-        + ", ".join("?" for _ in sources)
+        + marks(sources)
         + ")",
         sources,
     )

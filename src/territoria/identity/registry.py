@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from territoria.backends import TableDB
+from territoria.backends import TableDB, marks
 from territoria.core.errors import TerritoriaError
 from territoria.identity.features import FEATURE_COLUMNS, FEATURE_SCHEMA
 
@@ -191,9 +191,9 @@ class Registry:
         )
 
     def feature_rows(self, mentions: Sequence[str]) -> dict[str, dict[str, Any]]:
-        marks = ", ".join("?" for _ in mentions)
         rows = self.db.query(
-            f"SELECT {', '.join(FEATURE_COLUMNS)} FROM id_features WHERE unique_id IN ({marks})",
+            f"SELECT {', '.join(FEATURE_COLUMNS)} FROM id_features "
+            f"WHERE unique_id IN ({marks(mentions)})",
             list(mentions),
         )
         return {str(r[0]): dict(zip(FEATURE_COLUMNS, r, strict=True)) for r in rows}
