@@ -112,11 +112,7 @@ def _records(gov: Governance, acting: Acting) -> list[dict[str, Any]]:
 
 
 def _links(gov: Governance, person: str, domain: str) -> dict[str, Any]:
-    mentions = gov.db.query(
-        "SELECT mention_id, source, household_key FROM id_mentions WHERE person_key = ? "
-        "ORDER BY mention_id",
-        [person],
-    )
+    mentions = gov.index.mentions_of(person)
     events = gov.db.query(
         "SELECT at, kind, reason FROM id_events WHERE entity_key = ? AND entity = 'person' "
         "ORDER BY at",
@@ -125,7 +121,7 @@ def _links(gov: Governance, person: str, domain: str) -> dict[str, Any]:
     households = sorted({str(h) for _, _, h in mentions if h})
     return {
         "records_joined": [
-            {"source": str(s), "record": str(m).split("|")[1], "role": str(m).split("|")[2]}
+            {"source": s, "record": m.split("|")[1], "role": m.split("|")[2]}
             for m, s, _ in mentions
         ],
         "household": gov.pseudonyms.pseudonym(domain, households[0]) if households else None,

@@ -30,6 +30,7 @@ from territoria.governance.retention import (
 )
 from territoria.governance.synergies import DEFAULT_MIN_CELL, SynergyCell, service_pairs
 from territoria.governance.transparency import AccessEntry, transparency_entries
+from territoria.identity import Registry
 from territoria.ingest.catalog import ContractCatalog
 
 __all__ = ["Governance", "install_policy", "policy_dir"]
@@ -88,7 +89,7 @@ class Governance:
         self.consents = ConsentBook(self.db, clock=self.clock)
         self.pseudonyms = Pseudonymiser(keyring)
         self.retention = RetentionEngine(store, catalog, clock=self.clock)
-        self._ensure_index_tables()
+        self.index = Registry(self.db)  # its tables exist even before the first link
         self.reader = GovernedReader(
             store,
             self.db,
@@ -114,12 +115,6 @@ class Governance:
         catalog = ContractCatalog.load(*config.contract_paths)
         policy = policy or load_policy(policy_dir(config.root))
         return cls(store, catalog, policy, Keyring.for_workspace(config.root), clock=clock)
-
-    def _ensure_index_tables(self) -> None:
-        """The resident index's tables exist even before the first link (empty index)."""
-        from territoria.identity import Registry
-
-        Registry(self.db)
 
     def _note_policy(self) -> None:
         """A policy whose digest differs from the last one recorded is a policy change."""

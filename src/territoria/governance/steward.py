@@ -32,7 +32,7 @@ def review_queue(
     gov: Governance, actor: str, purpose: str | None, limit: int = 10
 ) -> tuple[int, list[dict[str, Any]]]:
     """Pending pairs with their explanation, for the linkage service's agents."""
-    registry = Registry(gov.db)
+    registry = gov.index
     pending = registry.reviews(limit)
     mentions = [m for item in pending for m in (item["mention_a"], item["mention_b"])]
     gov.authorise(actor, purpose, "review", persons=_persons(registry, mentions))
@@ -49,14 +49,14 @@ def decide_pair(
     note: str = "",
 ) -> None:
     """Record an agent's decision on a pair (a write of the resident index, recorded)."""
-    registry = Registry(gov.db)
-    verdict = gov.authorise(actor, purpose, "review", persons=_persons(registry, [a, b]))
-    registry.decide(a, b, decision, actor, note)
+    persons = _persons(gov.index, [a, b])
+    verdict = gov.authorise(actor, purpose, "review", persons=persons)
+    gov.index.decide(a, b, decision, actor, note)
     gov.record(
         verdict,
         kind="write",
         view="review.decide",
-        persons=_persons(registry, [a, b]),
+        persons=persons,
         reason=f"décision « {decision} » sur la paire {a} / {b}",
     )
 
@@ -64,8 +64,7 @@ def decide_pair(
 def explain_records(
     gov: Governance, actor: str, purpose: str | None, a: str, b: str
 ) -> Explanation:
-    registry = Registry(gov.db)
-    gov.authorise(actor, purpose, "review", persons=_persons(registry, [a, b]))
+    gov.authorise(actor, purpose, "review", persons=_persons(gov.index, [a, b]))
     return explain_pair(gov.store, a, b)
 
 
