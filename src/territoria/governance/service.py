@@ -8,7 +8,7 @@ personal data decides first, then leaves one ledger record.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -201,17 +201,12 @@ class Governance:
         else:
             decision = self.decide(actor, purpose, view)
         if decision.allowed and source is not None and source not in decision.fields:
-            decision = Decision(
-                False,
-                "deny:source_not_in_purpose",
-                "cette finalité ne lit pas cette source (refus par défaut)",
-                actor,
-                view,
-                purpose or "",
-                decision.role,
-                decision.service,
-                decision.legal_basis,
-                decision.output,
+            decision = replace(
+                decision,
+                allowed=False,
+                rule="deny:source_not_in_purpose",
+                reason="cette finalité ne lit pas cette source (refus par défaut)",
+                fields={},
             )
         fields = tuple(f"{source}.{f}" for f in decision.fields.get(source or "", ()))
         self.record(
