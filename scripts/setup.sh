@@ -15,3 +15,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     .venv/bin/python -c "import territoria, duckdb, psycopg" 
     echo "$wanted" > "$stamp"
 fi
+# Browser tests (Playwright) drive Debian's Chromium; Playwright never downloads a browser.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "Installation de Chromium (paquet Debian) pour les tests de navigateur…" >&2
+    if [ "$(id -u)" = 0 ]; then
+        { apt-get install -y -q chromium >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null; }; } \
+            || echo "Chromium n'a pas pu être installé : les tests de navigateur seront ignorés." >&2
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo apt-get install -y -q chromium >/dev/null \
+            || echo "Chromium n'a pas pu être installé : les tests de navigateur seront ignorés." >&2
+    else
+        echo "Installez le paquet Debian « chromium » pour les tests de navigateur." >&2
+    fi
+fi

@@ -88,7 +88,9 @@ class EmbeddedStore(Store):
             (root / sub).mkdir(parents=True, exist_ok=True)
         catalog = root / "catalog.sqlite"
         try:
-            self._db = sqlite3.connect(catalog, timeout=30, isolation_level=None)
+            self._db = sqlite3.connect(
+                catalog, timeout=30, isolation_level=None, check_same_thread=False
+            )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

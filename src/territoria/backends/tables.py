@@ -53,7 +53,10 @@ class TableDB(ABC):
 class SQLiteTables(TableDB):
     def __init__(self, path: Path) -> None:
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # The web server calls in from its worker threads, one at a time (it holds a lock).
+            self._db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # Checkpoint every ~16 MB of WAL rather than 4 MB: the audit ledger appends one small

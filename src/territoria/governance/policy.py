@@ -190,6 +190,7 @@ class Agent(_Entry):
     id: str = Field(pattern=r"^[a-z][a-z0-9_.\-]*$")
     name: str
     roles: list[str]
+    email: str | None = None  # the login the identity provider vouches for (ProConnect)
 
 
 class Operator(_Entry):

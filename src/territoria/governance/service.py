@@ -22,6 +22,7 @@ from territoria.governance.ledger import AuditEntry, AuditLedger
 from territoria.governance.policy import Policy, Purpose, builtin_policy_dir, load_policy
 from territoria.governance.pseudonyms import Keyring, Pseudonymiser
 from territoria.governance.read import GovernedReader, ReadRequest, ReadResult
+from territoria.governance.residents import PivotIdentity, match_resident
 from territoria.governance.retention import (
     EliminationRecord,
     EliminationRequest,
@@ -340,6 +341,34 @@ class Governance:
             reason=f"opposition {'enregistrée' if object_ else 'levée'} pour « {target.name} »",
         )
         return record
+
+    def identify_resident(self, pivot: PivotIdentity, provider: str) -> str | None:
+        """The index's person behind an identity a provider vouches for (portal login).
+
+        One ledger record either way: the person found (kind read, the resident's own
+        purpose) or the failed match (no person named, the number of candidates given).
+        """
+        key, candidates = match_resident(self.db, pivot)
+        purpose = self.policy.purposes.get("resident_access")
+        self.ledger.append(
+            AuditEntry(
+                kind="read",
+                actor=f"resident:{key}" if key else "resident:?",
+                service=purpose.service if purpose else "",
+                role="",
+                purpose=purpose.id if purpose else "",
+                legal_basis=purpose.legal_basis or "" if purpose else "",
+                view="resident.identify",
+                persons=(key,) if key else (),
+                decision="allow" if key else "deny",
+                rule="login:identity_match" if key else "deny:no_single_match",
+                reason=f"connexion par {provider} : identité rapprochée de l'index"
+                if key
+                else f"connexion par {provider} : {candidates} dossier(s) correspondant(s), "
+                "aucun rattachement",
+            )
+        )
+        return key
 
     # -- aggregate and transparency views ----------------------------------------------------
 
