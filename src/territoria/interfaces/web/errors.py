@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -106,6 +107,12 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc.code)
         if _is_api(request):
             return _json(exc.code, exc.message, status, _details(exc))
+        if exc.code == "authentication_required":  # a page: log in first, then come back
+            audience = "resident" if request.url.path.startswith("/portail") else "agent"
+            target = quote(
+                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            )
+            return RedirectResponse(f"/connexion/{audience}?next={target}", status_code=303)
         return _page(request, status, "Demande refusée", str(exc.message), exc.code)
 
     @app.exception_handler(RequestValidationError)
