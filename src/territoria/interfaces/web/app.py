@@ -23,7 +23,7 @@ from territoria.core.config import load_workspace
 from territoria.governance import Governance
 from territoria.interfaces.web import api, oidc
 from territoria.interfaces.web.errors import install_error_handlers
-from territoria.interfaces.web.pages import console, portal, public
+from territoria.interfaces.web.pages import console, console_admin, portal, public
 from territoria.interfaces.web.security import RateLimiter, SecurityMiddleware
 from territoria.interfaces.web.settings import WebSettings, load_web_settings
 from territoria.interfaces.web.state import WebState, secrets_folder
@@ -112,6 +112,7 @@ def create_app(workspace: Path | str, settings: WebSettings | None = None) -> Fa
     app.include_router(public.router)
     app.include_router(api.router)
     app.include_router(console.router)
+    app.include_router(console_admin.router)
     app.include_router(portal.router)
     oidc.install(app, state)
     return app

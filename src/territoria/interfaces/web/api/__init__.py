@@ -2,9 +2,13 @@
 
 from fastapi import APIRouter
 
-from territoria.interfaces.web.api import persons
+from territoria.interfaces.web.api import deliveries, dpo, me, persons, steward
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1")
 router.include_router(persons.router)
+router.include_router(me.router)
+router.include_router(steward.router)
+router.include_router(dpo.router)
+router.include_router(deliveries.router)
