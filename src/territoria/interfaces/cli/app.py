@@ -11,6 +11,7 @@ from territoria.interfaces.cli import (
     identity,
     ingest,
     rights,
+    serve,
     workspace,
 )
 from territoria.interfaces.cli.sandbox import app as sandbox_app
@@ -40,6 +41,8 @@ app.add_typer(governance.audit_app, name="audit")
 app.add_typer(rights.app, name="rights")
 app.command("read")(governance.read)
 app.command("synergies")(governance.synergies)
+app.command("serve")(serve.serve)
+app.add_typer(serve.keys_app, name="api-keys")
 app.add_typer(
     sandbox_app, name="sandbox", help="Territoire fictif (bac à sable) pour essayer Territoria."
 )

@@ -52,6 +52,9 @@ _ENGLISH = {
     "pair_unknown": "no such pair in the review queue",
     "source_unknown": "unknown source",
     "contract_violation": "the delivered file does not match its contract",
+    "delivery_too_large": "file too large for an API delivery",
+    "actor_unknown": "actor unknown to the policy",
+    "api_key_unknown": "no active API key with this id",
 }
 _STATUS = {
     "authentication_required": 401,
@@ -60,6 +63,7 @@ _STATUS = {
     "wrong_actor_kind": 403,
     "csrf_failed": 403,
     "rate_limited": 429,
+    "delivery_too_large": 413,
     "internal_error": 500,
 }
 

@@ -149,10 +149,15 @@ def current_principal(
     presented = header or (bearer.credentials if bearer else None)
     if presented:
         state = web_state(request)
+        keys = ApiKeys(state.secrets_dir)
+        stamp = keys.file.stat().st_mtime_ns if keys.file.is_file() else 0
         cache: dict[str, Principal] = state.extras.setdefault("api_key_cache", {})
+        if state.extras.get("api_key_stamp") != stamp:  # a key created or revoked since
+            cache.clear()
+            state.extras["api_key_stamp"] = stamp
         if presented in cache:
             return cache[presented]
-        key = ApiKeys(state.secrets_dir).verify(presented)
+        key = keys.verify(presented)
         if key is None:
             raise TerritoriaError(
                 "clé d'API inconnue, révoquée ou mal formée", code="api_key_invalid"
