@@ -14,6 +14,7 @@ from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
 from territoria.interfaces.cli.identity import link
 from territoria.interfaces.cli.ingest import print_outcomes, run_loads
+from territoria.interfaces.cli.serve import serve
 from territoria.interfaces.cli.workspace import report
 from territoria.sandbox import generate
 
@@ -26,8 +27,17 @@ def demo(
         int, typer.Option(help="Nombre d'habitants du territoire fictif.")
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Graine : même graine, mêmes fichiers.")] = 42,
+    serve_after: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="Servir ensuite la console des agents et l'espace résident (Ctrl+C pour arrêter).",
+        ),
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port du service web.")] = 8000,
 ) -> None:
-    """Tout en une commande : espace de travail, territoire fictif, chargement, bilan.
+    """Tout en une commande : espace de travail, territoire fictif, chargement, bilan, puis
+    le service web (console des agents, espace résident, API) avec ses comptes de démonstration.
 
     Rejouable : une seconde exécution retrouve le même territoire et ne recharge rien.
     """
@@ -71,6 +81,9 @@ def demo(
     )
     if any(not o.ok for o in outcomes):
         raise typer.Exit(1)
+    if serve_after:
+        console.print("\n[bold]Service web[/] : console des agents, espace résident et API…")
+        serve(workspace=directory, port=port)
 
 
 def governance_tour(directory: Path) -> None:
