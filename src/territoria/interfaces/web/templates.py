@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,28 @@ def _number(value: Any) -> str:
     return str(value)
 
 
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_ISO_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})")
+
+
+def _shown(value: Any) -> str:
+    """A record's value as a French reader expects it: dates dd/mm/yyyy, Oui/Non, « — »."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Oui" if value else "Non"
+    text = str(value)
+    if match := _ISO_DATE.match(text):
+        return f"{match[3]}/{match[2]}/{match[1]}"
+    if match := _ISO_TIME.match(text):
+        return f"{match[3]}/{match[2]}/{match[1]} {match[4]}:{match[5]}"
+    return text
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     templates.env.filters["number"] = _number
+    templates.env.filters["shown"] = _shown
     templates.env.globals["static_version"] = "1"
     return templates
 
@@ -39,9 +59,18 @@ def render(
     if "session" in request.scope:
         data = request.session.get("principal")
         principal = data if isinstance(data, dict) else None
+    views: set[str] = set()
+    if state and principal and principal.get("kind") == "agent":
+        views = {
+            view
+            for role in state.gov.policy.roles_of(str(principal.get("actor")))
+            for grant in role.grants
+            for view in grant.views
+        }
     full = {
         "theme": state.settings.theme if state else None,
         "principal": principal,
+        "agent_views": views,
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
         "path": request.url.path,
         **(context or {}),
