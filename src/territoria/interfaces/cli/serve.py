@@ -6,6 +6,7 @@ shown once; only its hash is kept).
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -38,6 +39,15 @@ def serve(
             "sinon http://HÔTE:PORT)."
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Processus de service (1 par cœur au plus ; le magasin embarqué les accepte : "
+            "le journal d'audit reste une seule chaîne).",
+        ),
+    ] = 1,
 ) -> None:
     """Démarre l'API, la console des agents et l'espace résident (Ctrl+C pour arrêter).
 
@@ -48,6 +58,7 @@ def serve(
     import uvicorn
 
     from territoria.interfaces.web import create_app, load_web_settings
+    from territoria.interfaces.web.app import BASE_URL_ENV
 
     with handled():
         config = load_workspace(workspace)
@@ -62,7 +73,21 @@ def serve(
             f"\n[bold]Territoria est servi sur {settings.base_url}/[/]  (Ctrl+C pour arrêter)",
             highlight=False,
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        return
+    app.state.web.store.close()  # each worker process opens its own
+    os.environ["TERRITORIA_WORKSPACE"] = str(config.root.resolve())
+    os.environ[BASE_URL_ENV] = settings.base_url
+    uvicorn.run(
+        "territoria.interfaces.web.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def print_accounts(state: object) -> None:

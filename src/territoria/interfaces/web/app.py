@@ -8,6 +8,7 @@ rate limiting, then the signed session cookie.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,7 +30,9 @@ from territoria.interfaces.web.settings import WebSettings, load_web_settings
 from territoria.interfaces.web.state import WebState, secrets_folder
 from territoria.interfaces.web.templates import make_templates
 
-__all__ = ["create_app"]
+__all__ = ["BASE_URL_ENV", "create_app", "create_app_from_environment"]
+
+BASE_URL_ENV = "TERRITORIA_BASE_URL"
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "territoria_session"
@@ -116,3 +119,11 @@ def create_app(workspace: Path | str, settings: WebSettings | None = None) -> Fa
     app.include_router(portal.router)
     oidc.install(app, state)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of ``$TERRITORIA_WORKSPACE`` (uvicorn's factory for several worker processes)."""
+    config = load_workspace(None)
+    base_url = os.environ.get(BASE_URL_ENV, "").strip()
+    overrides = {"base_url": base_url.rstrip("/")} if base_url else {}
+    return create_app(config.root, load_web_settings(config, **overrides))
