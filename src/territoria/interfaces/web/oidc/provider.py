@@ -12,8 +12,8 @@ what the real providers enforce, so that a relying party that works here works t
 
 It keeps its RS256 key in ``<secrets>/oidc-local-signing.json`` and the clients' secrets in
 ``<secrets>/oidc-local-clients.json`` (both 0600, created on first use). Pending logins,
-codes and access tokens live in memory: a restart logs nobody out of Territoria (its session
-is a signed cookie) but voids logins in progress, as a real provider's restart would.
+codes and access tokens are small files beside them (``oidc-local-state``), shared by every
+worker process of ``territoria serve --workers N``.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlencode
 
@@ -39,17 +37,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from territoria.core.files import write_atomically
-from territoria.interfaces.web.oidc.accounts import LocalAccount, search_accounts
+from territoria.interfaces.web.oidc.accounts import (
+    GrantStore,
+    LocalClient,
+    LocalIssuer,
+    search_accounts,
+)
 
-__all__ = [
-    "CODE_TTL",
-    "LocalClient",
-    "LocalIssuer",
-    "LocalProvider",
-    "load_client_secrets",
-    "load_signing_key",
-]
+__all__ = ["CODE_TTL", "LocalProvider", "ProviderError"]
 
 CODE_TTL = 60  # seconds (ProConnect: 30 s; a little slack for a slow demo machine)
 TOKEN_TTL = 60
@@ -60,50 +55,10 @@ AUTHORIZE_PARAMS = frozenset({
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "acr_values",
     "claims", "prompt", "idp_hint", "login_hint",
 })  # fmt: skip
-SIGNING_FILE = "oidc-local-signing.json"
-CLIENTS_FILE = "oidc-local-clients.json"
 Render = Callable[[Request, str, dict[str, Any], int], Response]
 
 
-@dataclass(frozen=True)
-class LocalClient:
-    client_id: str
-    client_secret: str
-    redirect_uris: tuple[str, ...]
-    post_logout_redirect_uris: tuple[str, ...]
-
-
-@dataclass
-class LocalIssuer:
-    """One issuer: ``agents`` (ProConnect-like) or ``residents`` (FranceConnect-like)."""
-
-    name: str
-    label: str
-    accounts: list[LocalAccount]
-    clients: dict[str, LocalClient]
-    scopes: dict[str, tuple[str, ...]]  # scope → claims it releases
-    acr_values: tuple[str, ...] = ("eidas1",)
-    by_id: dict[str, LocalAccount] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.by_id = {a.id: a for a in self.accounts}
-
-
-PROCONNECT_SCOPES = {c: (c,) for c in ("email", "given_name", "usual_name", "uid", "siret")}
-FRANCECONNECT_SCOPES: dict[str, tuple[str, ...]] = {
-    **{c: (c,) for c in (
-        "given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
-        "email", "preferred_username",
-    )},  # fmt: skip
-    "profile": ("given_name", "family_name", "birthdate", "gender", "preferred_username"),
-    "birth": ("birthplace", "birthcountry"),
-    "identite_pivot": (
-        "given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
-    ),  # fmt: skip
-}
-
-
-class OidcRefusal(Exception):
+class ProviderError(Exception):
     """A request the provider refuses: an OAuth error code and a French explanation."""
 
     def __init__(self, error: str, message: str, status: int = 400) -> None:
@@ -136,40 +91,9 @@ class _Grant:
     expires: float
 
 
-# -- secrets ------------------------------------------------------------------------------------
-
-
-def _write_secret(path: Path, data: dict[str, Any], what: str) -> None:
-    write_atomically(path, json.dumps(data, indent=1).encode(), what=what)
-    path.chmod(0o600)
-
-
-def load_signing_key(secrets_dir: Path) -> RSAKey:
-    """The provider's RS256 key, generated on first use and kept 0600 in the secrets folder."""
-    path = secrets_dir / SIGNING_FILE
-    if path.is_file():
-        return RSAKey.import_key(json.loads(path.read_text(encoding="utf-8")))
-    key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": "RS256"}, auto_kid=True)
-    _write_secret(path, key.as_dict(private=True), "clé de signature OIDC locale")
-    return key
-
-
-def load_client_secrets(secrets_dir: Path, client_ids: list[str]) -> tuple[dict[str, str], bytes]:
-    """Each client's secret and the pairwise-``sub`` key, generated once and kept 0600."""
-    path = secrets_dir / CLIENTS_FILE
-    data: dict[str, Any] = (
-        json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    )
-    clients: dict[str, str] = dict(data.get("clients", {}))
-    missing = [c for c in client_ids if c not in clients] or not data.get("pairwise_secret")
-    for client_id in client_ids:
-        clients.setdefault(client_id, secrets.token_urlsafe(32))
-    pairwise = str(data.get("pairwise_secret") or secrets.token_urlsafe(32))
-    if missing:
-        _write_secret(
-            path, {"clients": clients, "pairwise_secret": pairwise}, "secrets des clients OIDC"
-        )
-    return clients, pairwise.encode()
+def _grant(data: dict[str, Any]) -> _Grant:
+    fields = {k: data[k] for k in _Grant.__dataclass_fields__}
+    return _Grant(**{**fields, "scope": tuple(fields["scope"])})
 
 
 # -- the provider -------------------------------------------------------------------------------
@@ -181,7 +105,9 @@ def _half_hash(value: str) -> str:
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode("ascii")
 
 
-def _default_render(request: Request, template: str, context: dict[str, Any], status: int) -> Response:
+def _default_render(
+    request: Request, template: str, context: dict[str, Any], status: int
+) -> Response:
     from territoria.interfaces.web.templates import render
 
     return render(request, template, context, status_code=status)
@@ -196,6 +122,7 @@ class LocalProvider:
         issuers: dict[str, LocalIssuer],
         key: RSAKey,
         pairwise_secret: bytes,
+        store: GrantStore,
         *,
         clock: Callable[[], float] = time.time,
         render: Render | None = None,
@@ -204,11 +131,7 @@ class LocalProvider:
         self.issuers, self.key, self.clock = issuers, key, clock
         self._pairwise = pairwise_secret
         self._render = render or _default_render
-        self._lock = threading.Lock()
-        self._interactions: dict[str, _Interaction] = {}
-        self._codes: dict[str, _Grant] = {}
-        self._spent: dict[str, list[str]] = {}  # used code → access tokens it gave
-        self._tokens: dict[str, tuple[_Grant, float]] = {}
+        self.store = store
         self.app = Starlette(routes=self._routes())
 
     def issuer_url(self, name: str) -> str:
@@ -231,7 +154,7 @@ class LocalProvider:
     def _issuer(self, request: Request) -> LocalIssuer:
         issuer = self.issuers.get(request.path_params["iss"])
         if issuer is None:
-            raise OidcRefusal("not_found", "fournisseur d'identité inconnu", 404)
+            raise ProviderError("not_found", "fournisseur d'identité inconnu", 404)
         return issuer
 
     def pairwise_sub(self, client_id: str, account_id: str) -> str:
@@ -242,31 +165,27 @@ class LocalProvider:
         header = {"alg": "RS256", "kid": self.key.kid}
         return jwt.encode(header, claims, self.key, algorithms=["RS256"])
 
-    def _page(self, request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    def _page(
+        self, request: Request, template: str, context: dict[str, Any], status: int = 200
+    ) -> Response:
         response = self._render(request, template, context, status)
         response.headers["cache-control"] = "no-store"
         return response
 
-    def _refusal_page(self, request: Request, refusal: OidcRefusal) -> Response:
-        context = {"title": "Connexion impossible", "message": refusal.message, "code": refusal.error}
+    def _refusal_page(self, request: Request, refusal: ProviderError) -> Response:
+        context = {
+            "title": "Connexion impossible",
+            "message": refusal.message,
+            "code": refusal.error,
+        }
         return self._page(request, "oidc/provider_error.html", context, refusal.status)
-
-    def _purge(self, now: float) -> None:
-        if len(self._interactions) > 1000:
-            self._interactions = {k: v for k, v in self._interactions.items() if v.expires > now}
-        if len(self._codes) > 1000:
-            self._codes = {k: v for k, v in self._codes.items() if v.expires > now}
-        if len(self._tokens) > 1000:
-            self._tokens = {k: v for k, v in self._tokens.items() if v[1] > now}
-        if len(self._spent) > 10_000:
-            self._spent.clear()
 
     # -- discovery and keys ------------------------------------------------------------------
 
     async def discovery(self, request: Request) -> Response:
         try:
             issuer = self._issuer(request)
-        except OidcRefusal as refusal:
+        except ProviderError as refusal:
             return JSONResponse({"error": refusal.error}, status_code=refusal.status)
         url = self.issuer_url(issuer.name)
         claims = sorted({c for cs in issuer.scopes.values() for c in cs})
@@ -302,35 +221,36 @@ class LocalProvider:
         params = request.query_params
         unknown = sorted(set(params.keys()) - AUTHORIZE_PARAMS)
         if unknown:
-            raise OidcRefusal(
+            raise ProviderError(
                 "Y000400", f"paramètre non reconnu dans la demande d'autorisation : {unknown[0]}"
             )
         repeated = sorted(k for k in set(params.keys()) if len(params.getlist(k)) > 1)
         if repeated:
-            raise OidcRefusal("invalid_request", f"paramètre répété : {repeated[0]}")
+            raise ProviderError("invalid_request", f"paramètre répété : {repeated[0]}")
         client = issuer.clients.get(params.get("client_id", ""))
         if client is None:
-            raise OidcRefusal("invalid_client", "client inconnu de ce fournisseur d'identité")
+            raise ProviderError("invalid_client", "client inconnu de ce fournisseur d'identité")
         redirect_uri = params.get("redirect_uri", "")
         if redirect_uri not in client.redirect_uris:
-            raise OidcRefusal(
+            raise ProviderError(
                 "invalid_redirect_uri", "adresse de retour (redirect_uri) non enregistrée"
             )
         if params.get("response_type") != "code":
-            raise OidcRefusal("unsupported_response_type", "seul response_type=code est accepté")
+            raise ProviderError("unsupported_response_type", "seul response_type=code est accepté")
         scope = tuple(params.get("scope", "").split())
         if "openid" not in scope:
-            raise OidcRefusal("invalid_scope", "la portée (scope) doit contenir « openid »")
+            raise ProviderError("invalid_scope", "la portée (scope) doit contenir « openid »")
         for name in ("state", "nonce"):
             if len(params.get(name, "")) < MIN_RANDOM:
-                raise OidcRefusal(
-                    "invalid_request", f"{name} absent ou trop court (au moins {MIN_RANDOM} caractères)"
+                raise ProviderError(
+                    "invalid_request",
+                    f"{name} absent ou trop court (au moins {MIN_RANDOM} caractères)",
                 )
         if params.get("claims"):
             try:
                 json.loads(params["claims"])
             except ValueError:
-                raise OidcRefusal("invalid_request", "paramètre claims : JSON invalide") from None
+                raise ProviderError("invalid_request", "paramètre claims : JSON invalide") from None
         return _Interaction(
             issuer.name, client.client_id, redirect_uri, scope, params["state"], params["nonce"],
             self._acr(issuer, params.get("acr_values", "")), self.clock() + INTERACTION_TTL,
@@ -342,7 +262,7 @@ class LocalProvider:
         for value in requested.split():
             if value in issuer.acr_values:
                 return value
-        raise OidcRefusal(
+        raise ProviderError(
             "invalid_acr", f"niveau de garantie demandé non disponible : {requested}"
         )
 
@@ -350,14 +270,12 @@ class LocalProvider:
         try:
             issuer = self._issuer(request)
             interaction = self._check_authorize(request, issuer)
-        except OidcRefusal as refusal:
+        except ProviderError as refusal:
             return self._refusal_page(request, refusal)
         if request.query_params.get("prompt") == "none":  # no session at this provider
             return self._back(interaction, {"error": "login_required"})
         txn = secrets.token_urlsafe(24)
-        with self._lock:
-            self._purge(self.clock())
-            self._interactions[txn] = interaction
+        self.store.put("login", txn, asdict(interaction))
         return self._login_page(request, issuer, txn, "")
 
     async def interaction(self, request: Request) -> Response:
@@ -366,17 +284,17 @@ class LocalProvider:
             issuer = self._issuer(request)
             txn = request.path_params["txn"]
             self._pending(issuer, txn)
-        except OidcRefusal as refusal:
+        except ProviderError as refusal:
             return self._refusal_page(request, refusal)
         return self._login_page(request, issuer, txn, request.query_params.get("q", "")[:100])
 
     def _pending(self, issuer: LocalIssuer, txn: str) -> _Interaction:
-        with self._lock:
-            interaction = self._interactions.get(txn)
+        data = self.store.get("login", txn)
+        interaction = _Interaction(**{**data, "scope": tuple(data["scope"])}) if data else None
         if interaction is None or interaction.issuer != issuer.name:
-            raise OidcRefusal("invalid_request", "demande de connexion inconnue ou expirée")
+            raise ProviderError("invalid_request", "demande de connexion inconnue ou expirée")
         if interaction.expires <= self.clock():
-            raise OidcRefusal("invalid_request", "demande de connexion expirée : recommencez")
+            raise ProviderError("invalid_request", "demande de connexion expirée : recommencez")
         return interaction
 
     def _login_page(self, request: Request, issuer: LocalIssuer, txn: str, query: str) -> Response:
@@ -401,23 +319,23 @@ class LocalProvider:
             issuer = self._issuer(request)
             txn = str(form.get("transaction", ""))
             interaction = self._pending(issuer, txn)
-        except OidcRefusal as refusal:
+        except ProviderError as refusal:
             return self._refusal_page(request, refusal)
-        with self._lock:
-            self._interactions.pop(txn, None)
+        self.store.delete("login", txn)
         if form.get("cancel"):
             return self._back(interaction, {"error": "access_denied"})
         account = issuer.by_id.get(str(form.get("account", "")))
         if account is None:
-            refusal = OidcRefusal("invalid_request", "compte inconnu de ce fournisseur d'identité")
-            return self._refusal_page(request, refusal)
+            unknown = ProviderError(
+                "invalid_request", "compte inconnu de ce fournisseur d'identité"
+            )
+            return self._refusal_page(request, unknown)
         code, now = secrets.token_urlsafe(32), self.clock()
         grant = _Grant(
             issuer.name, interaction.client_id, interaction.redirect_uri, account.id,
             interaction.scope, interaction.nonce, interaction.acr, int(now), now + CODE_TTL,
         )  # fmt: skip
-        with self._lock:
-            self._codes[code] = grant
+        self.store.put("code", code, asdict(grant))
         return self._back(interaction, {"code": code})
 
     def _back(self, interaction: _Interaction, params: dict[str, str]) -> Response:
@@ -427,16 +345,18 @@ class LocalProvider:
 
     # -- token and userinfo ------------------------------------------------------------------
 
-    def _client(self, request: Request, issuer: LocalIssuer, form: Mapping[str, Any]) -> LocalClient:
+    def _client(
+        self, request: Request, issuer: LocalIssuer, form: Mapping[str, Any]
+    ) -> LocalClient:
         auth = request.headers.get("authorization", "")
         posted = (str(form.get("client_id", "")), str(form.get("client_secret", "")))
         if auth.lower().startswith("basic "):
             if posted[1]:
-                raise OidcRefusal("invalid_request", "deux méthodes d'authentification du client")
+                raise ProviderError("invalid_request", "deux méthodes d'authentification du client")
             try:
                 decoded = base64.b64decode(auth[6:].strip(), validate=True).decode()
             except (ValueError, UnicodeDecodeError):
-                raise OidcRefusal("invalid_client", "en-tête Basic illisible", 401) from None
+                raise ProviderError("invalid_client", "en-tête Basic illisible", 401) from None
             client_id, _, secret = decoded.partition(":")
             presented = (unquote_plus(client_id), unquote_plus(secret))
         else:
@@ -445,28 +365,27 @@ class LocalProvider:
         if client is None or not hmac.compare_digest(
             client.client_secret.encode(), presented[1].encode()
         ):
-            raise OidcRefusal("invalid_client", "authentification du client refusée", 401)
+            raise ProviderError("invalid_client", "authentification du client refusée", 401)
         return client
 
     def _redeem(
         self, issuer: LocalIssuer, client: LocalClient, form: Mapping[str, Any]
     ) -> tuple[str, _Grant]:
         if form.get("grant_type") != "authorization_code":
-            raise OidcRefusal("unsupported_grant_type", "seul authorization_code est accepté")
+            raise ProviderError("unsupported_grant_type", "seul authorization_code est accepté")
         code = str(form.get("code", ""))
-        with self._lock:
-            grant = self._codes.pop(code, None)
-            if grant is None:
-                for token in self._spent.get(code, []):  # a replayed code voids its tokens
-                    self._tokens.pop(token, None)
-                raise OidcRefusal("invalid_grant", "code inconnu ou déjà utilisé")
-            self._spent[code] = []
+        taken = self.store.take("code", code, "spent")
+        if taken is None:
+            for token in (self.store.get("spent", code) or {}).get("tokens", []):
+                self.store.delete("token", token)  # a replayed code voids what it gave
+            raise ProviderError("invalid_grant", "code inconnu ou déjà utilisé")
+        grant = _grant(taken)
         if grant.expires <= self.clock():
-            raise OidcRefusal("invalid_grant", "code expiré")
+            raise ProviderError("invalid_grant", "code expiré")
         if grant.issuer != issuer.name or grant.client_id != client.client_id:
-            raise OidcRefusal("invalid_grant", "code délivré à un autre client")
+            raise ProviderError("invalid_grant", "code délivré à un autre client")
         if form.get("redirect_uri") != grant.redirect_uri:
-            raise OidcRefusal("invalid_grant", "redirect_uri différente de la demande")
+            raise ProviderError("invalid_grant", "redirect_uri différente de la demande")
         return code, grant
 
     async def token(self, request: Request) -> Response:
@@ -475,16 +394,15 @@ class LocalProvider:
             issuer = self._issuer(request)
             client = self._client(request, issuer, form)
             code, grant = self._redeem(issuer, client, form)
-        except OidcRefusal as refusal:
+        except ProviderError as refusal:
             headers = {"cache-control": "no-store"}
             if refusal.status == 401:
                 headers["www-authenticate"] = 'Basic realm="oidc-local"'
-            body = {"error": refusal.error, "error_description": refusal.message}
-            return JSONResponse(body, status_code=refusal.status, headers=headers)
+            error = {"error": refusal.error, "error_description": refusal.message}
+            return JSONResponse(error, status_code=refusal.status, headers=headers)
         access, now = secrets.token_urlsafe(32), int(self.clock())
-        with self._lock:
-            self._tokens[access] = (grant, now + TOKEN_TTL)
-            self._spent.setdefault(code, []).append(access)
+        self.store.put("token", access, {**asdict(grant), "expires": now + TOKEN_TTL})
+        self.store.put("spent", code, {**asdict(grant), "tokens": [access]})
         id_token = self._sign({
             "iss": self.issuer_url(issuer.name),
             "sub": self.pairwise_sub(client.client_id, grant.account_id),
@@ -496,7 +414,7 @@ class LocalProvider:
             "acr": grant.acr,
             "at_hash": _half_hash(access),
         })  # fmt: skip
-        body = {
+        body: dict[str, Any] = {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": TOKEN_TTL,
@@ -504,3 +422,75 @@ class LocalProvider:
             "scope": " ".join(grant.scope),
         }
         return JSONResponse(body, headers={"cache-control": "no-store", "pragma": "no-cache"})
+
+    def _bearer(self, request: Request, issuer: LocalIssuer) -> _Grant:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        found = self.store.get("token", token) if token else None
+        if found is None or found["expires"] <= self.clock() or found["issuer"] != issuer.name:
+            raise ProviderError("invalid_token", "jeton d'accès inconnu ou expiré", 401)
+        return _grant(found)
+
+    async def userinfo(self, request: Request) -> Response:
+        """The account's claims the scope releases, as a signed JWT (as ProConnect and FC do)."""
+        try:
+            issuer = self._issuer(request)
+            grant = self._bearer(request, issuer)
+            account = issuer.by_id.get(grant.account_id)
+            if account is None:
+                raise ProviderError("invalid_token", "compte disparu depuis la connexion", 401)
+        except ProviderError as refusal:
+            header = f'Bearer error="{refusal.error}"'
+            body = {"error": refusal.error, "error_description": refusal.message}
+            return JSONResponse(
+                body, status_code=refusal.status, headers={"www-authenticate": header}
+            )
+        released = {c for s in grant.scope for c in issuer.scopes.get(s, ())}
+        now = int(self.clock())
+        claims: dict[str, Any] = {
+            "iss": self.issuer_url(issuer.name),
+            "aud": grant.client_id,
+            "sub": self.pairwise_sub(grant.client_id, grant.account_id),
+            "iat": now,
+            "exp": now + TOKEN_TTL,
+        }
+        claims.update({k: v for k, v in account.claims.items() if k in released})
+        headers = {"content-type": "application/jwt", "cache-control": "no-store"}
+        return Response(self._sign(claims), headers=headers)
+
+    # -- logout ------------------------------------------------------------------------------
+
+    def _hinted_client(self, issuer: LocalIssuer, hint: str) -> LocalClient:
+        """The client an ID token of ours was issued to (it may have expired: it is a hint)."""
+        try:
+            token = jwt.decode(hint, self.key, algorithms=["RS256"])
+        except (JoseError, ValueError):
+            raise ProviderError("invalid_request", "id_token_hint invalide") from None
+        audience = token.claims.get("aud")
+        client = issuer.clients.get(audience if isinstance(audience, str) else "")
+        if token.claims.get("iss") != self.issuer_url(issuer.name) or client is None:
+            raise ProviderError("invalid_request", "id_token_hint émis pour un autre client")
+        return client
+
+    async def end_session(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            issuer = self._issuer(request)
+            unknown = sorted(
+                set(params.keys()) - {"id_token_hint", "post_logout_redirect_uri", "state"}
+            )
+            if unknown:
+                raise ProviderError("Y000400", f"paramètre non reconnu : {unknown[0]}")
+            target = params.get("post_logout_redirect_uri")
+            if target:
+                client = self._hinted_client(issuer, params.get("id_token_hint", ""))
+                if target not in client.post_logout_redirect_uris:
+                    raise ProviderError(
+                        "invalid_request", "adresse de retour après déconnexion non enregistrée"
+                    )
+                query = urlencode({"state": params["state"]}) if params.get("state") else ""
+                return RedirectResponse(f"{target}?{query}" if query else target, status_code=303)
+        except ProviderError as refusal:
+            return self._refusal_page(request, refusal)
+        context = {"title": f"Déconnexion — {issuer.label} (démonstration)", "issuer": issuer}
+        return self._page(request, "oidc/provider_logout.html", context)
