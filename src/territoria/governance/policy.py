@@ -6,7 +6,9 @@ Two declarative files, both YAML a DPO can read and diff:
   Each *purpose* (finalité) names its service, legal basis (art. 6, and art. 9 where special
   categories are read), the sources and fields it may use, its population scope, its output
   form (identified, pseudonymous or aggregate only), retention, recipients, and whether it is
-  proactive (residents may object) or optional (only residents who consented).
+  proactive (residents may object) or optional (only residents who consented). A purpose
+  where an algorithm helps a decision about a person carries its ``algorithm`` notice (CRPA
+  L311-3-1 and R311-3-1-2), which the residents' portal shows.
 - ``actors.yaml``: services, roles with their grants (a purpose and the views it opens),
   agents, delegated operators and the residents' role.
 
@@ -26,16 +28,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from territoria.core.errors import GovernanceError
 from territoria.core.types import LegalBasis
 
 __all__ = [
+    "CONTRIBUTION_LABELS",
     "OUTPUT_LABELS",
     "VIEWS",
     "VIEW_LABELS",
     "Agent",
+    "AlgorithmNotice",
+    "AlgorithmParameter",
+    "ContributionDegree",
     "Controller",
     "Grant",
     "Operator",
@@ -82,6 +95,17 @@ VIEW_LABELS: dict[str, str] = {
     "review": "file de revue des rapprochements",
     "quarantine": "lignes rejetées au chargement (quarantaine)",
     "retention": "sort final des fiches (conservation, tri, élimination)",
+    # operations recorded in the ledger under a view of their own (shown to residents)
+    "transparency": "liste des consultations de vos données",
+    "consent.list": "consultation de vos consentements et oppositions",
+    "resident.identify": "connexion à l'espace résident (rapprochement de votre identité)",
+}
+# How far an algorithm goes in a decision about a person. There is no "decides" degree: a
+# decision based solely on automated processing (RGPD art. 22) has no place in Territoria.
+ContributionDegree = Literal["suggestion", "preparation"]
+CONTRIBUTION_LABELS: dict[str, str] = {
+    "suggestion": "suggestion soumise à un agent, qui décide",
+    "preparation": "préparation de la décision, qu'un agent vérifie et prend",
 }
 AGGREGATE_VIEWS: frozenset[str] = frozenset({"count", "synergies"})
 ALL_FIELDS = "*"
@@ -120,6 +144,43 @@ class Scope(_Entry):
     self_only: bool = False
 
 
+class AlgorithmParameter(_Entry):
+    """One parameter of an algorithm: what it is, its setting, and its weighting."""
+
+    name: str
+    value: str
+    weight: str = Field(description="sa pondération, ou « condition » s'il n'est pas pondéré")
+
+
+class AlgorithmNotice(_Entry):
+    """What the administration tells a person about an algorithm that helps a decision about
+    them (CRPA L311-3-1; on request, R311-3-1-2): the degree and mode of its contribution to
+    the decision, the data processed and their sources, the parameters and their weighting,
+    the operations carried out; and who decides, and how to ask for an individual explanation.
+
+    ``data`` lists the sources and fields the algorithm processes, within the purpose's own
+    (``*`` = every field the purpose reads there); empty means all of the purpose's.
+    """
+
+    name: str
+    decision: str
+    degree: ContributionDegree
+    mode: str
+    data: dict[str, list[str] | Literal["*"]] = Field(default_factory=dict)
+    parameters: list[AlgorithmParameter] = Field(min_length=1)
+    operations: list[str] = Field(min_length=1)
+    human_review: str
+    explanation: str = ""  # how to ask for an individual explanation (default: the DPO)
+    reference: str = "CRPA art. L311-3-1 et R311-3-1-2"
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _drop_line(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if k != "__line__"}
+        return value
+
+
 class Purpose(_Entry):
     """One processing activity of the register (see the module docstring)."""
 
@@ -143,6 +204,7 @@ class Purpose(_Entry):
     dpia: str | None = None
     proactive: bool = False
     transparency_delay: str | None = None  # ISO 8601 duration before the resident sees a read
+    algorithm: AlgorithmNotice | None = None  # CRPA L311-3-1 notice, where one helps decide
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -150,6 +212,24 @@ class Purpose(_Entry):
         if isinstance(value, dict):
             return {k: v for k, v in value.items() if k != "__line__"}
         return value
+
+    @model_validator(mode="after")
+    def _notice_within_sources(self) -> Purpose:
+        """A notice may only name data the purpose itself reads (it would mislead otherwise)."""
+        for source, wanted in (self.algorithm.data if self.algorithm else {}).items():
+            held = self.sources.get(source)
+            if held is None:
+                raise ValueError(f"la notice d'algorithme cite la source {source!r}, hors finalité")
+            if ALL_FIELDS not in (wanted, held) and set(wanted) - set(held):
+                extra = ", ".join(sorted(set(wanted) - set(held)))
+                raise ValueError(f"la notice d'algorithme cite des champs hors finalité : {extra}")
+        return self
+
+    def algorithm_data(self) -> dict[str, list[str] | Literal["*"]]:
+        """The sources and fields the purpose's algorithm processes (its notice's, else all)."""
+        if self.algorithm is None:
+            return {}
+        return dict(self.algorithm.data) or dict(self.sources)
 
     @property
     def optional(self) -> bool:
