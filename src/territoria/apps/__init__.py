@@ -1,0 +1,1 @@
+"""4P applications: each reads personal data only through ``territoria.governance``."""
