@@ -12,7 +12,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "Installation des dépendances dans .venv…" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-    .venv/bin/python -c "import territoria, duckdb, psycopg" 
+    # openfisca-france-local (CAF quotient familial) pins pandas<2, which pyarrow 26 (numpy 2)
+    # cannot live with; it only uses pandas in a test helper, so it is installed without it.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "openfisca-france-local==6.17.11" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c "import territoria, duckdb, psycopg, openfisca_france_local"
     echo "$wanted" > "$stamp"
 fi
 # Browser tests (Playwright) drive Debian's Chromium; Playwright never downloads a browser.
