@@ -37,6 +37,7 @@ __all__ = [
     "file_rectification",
     "receipt",
     "rectifications",
+    "rectifications_of",
     "render_access_html",
 ]
 
@@ -173,6 +174,7 @@ def access_export(
         "links": _links(gov, acting.person, acting.purpose.domain),
         "purposes": _purposes(gov, acting.person, sources),
         "consents": [receipt(r, person_pseudonym) for r in gov.consents.history(acting.person)],
+        "rectifications": [r.as_dict() for r in _requests_of(gov, acting.person)],
         "accesses": [
             e.as_dict()
             for e in transparency_entries(
@@ -196,11 +198,17 @@ def access_export(
 def receipt(record: ConsentRecord | ObjectionRecord, pseudonym: str) -> dict[str, Any]:
     """A consent receipt (ISO/IEC TS 27560) or objection record naming the person by the
     pseudonym of the domain it is shown in, never by the index's internal key."""
+    own = f"resident:{record.person}"  # a resident acting for themselves: never the raw key
     if isinstance(record, ConsentRecord):
         data = record.as_iso27560()
         data["pii_principal_id"] = pseudonym
+        if data.get("recorded_by") == own:
+            data["recorded_by"] = f"resident:{pseudonym}"
         return data
-    return {**record.as_dict(), "person": pseudonym}
+    data = {**record.as_dict(), "person": pseudonym}
+    if data.get("actor") == own:
+        data["actor"] = f"resident:{pseudonym}"
+    return data
 
 
 def render_access_html(export: dict[str, Any]) -> str:
@@ -314,6 +322,27 @@ def file_rectification(
         reason=f"demande de rectification transmise au service {contract.owner_service}",
     )
     return request
+
+
+def rectifications_of(
+    gov: Governance, actor: str, acting_purpose: str, subject: str | None
+) -> list[Rectification]:
+    """One person's own rectification requests (the resident's « mes demandes »); recorded."""
+    acting = gov.acting(actor, acting_purpose, subject, "rights_export")
+    found = _requests_of(gov, acting.person)
+    gov.record(acting.decision, kind="read", view="rectification.list", persons=(acting.person,))
+    return found
+
+
+def _requests_of(gov: Governance, person: str) -> list[Rectification]:
+    gov.db.script(RECTIFICATION_SCHEMA)
+    rows = gov.db.query(
+        "SELECT request_id, source, record_id, field, requested_value, reason, owner_service, "
+        "status, created_at FROM gov_rectifications WHERE person_key = ? "
+        "ORDER BY created_at, request_id",
+        [person],
+    )
+    return [Rectification(*(str(v) for v in r)) for r in rows]
 
 
 def rectifications(gov: Governance, actor: str, purpose: str) -> list[Rectification]:

@@ -370,6 +370,15 @@ class Governance:
         )
         return key
 
+    def choices(
+        self, actor: str, acting_purpose: str, subject: str | None
+    ) -> list[ConsentRecord | ObjectionRecord]:
+        """A person's consent and objection history, oldest first (one ledger record)."""
+        acting = self.acting(actor, acting_purpose, subject, "rights_export")
+        history = self.consents.history(acting.person)
+        self.record(acting.decision, kind="read", view="consent.list", persons=(acting.person,))
+        return history
+
     # -- aggregate and transparency views ----------------------------------------------------
 
     def synergies(

@@ -22,7 +22,7 @@ from territoria.governance import (
     access_export,
     file_rectification,
 )
-from territoria.governance.rights import receipt
+from territoria.governance.rights import receipt, rectifications_of
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN, FieldValue, guard_rows
 from territoria.interfaces.web.errors import ApiError
 from territoria.interfaces.web.meta import governed
@@ -214,9 +214,7 @@ def my_choices(state: WebState, actor: str) -> ChoicesOut:
     """
     gov = state.gov
     with state.lock:
-        acting = gov.acting(actor, RESIDENT_PURPOSE, None, "rights_export")
-        history = gov.consents.history(acting.person)
-        gov.record(acting.decision, kind="read", view="consent.list", persons=(acting.person,))
+        history = gov.choices(actor, RESIDENT_PURPOSE, None)
     consents: dict[str, ConsentRecord] = {}
     objections: dict[str, ObjectionRecord] = {}
     for record in history:
@@ -293,24 +291,16 @@ def change_choice(
 
 
 def _receipt(state: WebState, record: ConsentRecord | ObjectionRecord) -> dict[str, Any]:
-    """The receipt naming the resident by their portal pseudonym only (``receipt`` leaves the
-    recording actor, ``resident:<index key>``, as it is)."""
+    """The receipt naming the resident by their portal pseudonym only."""
     domain = state.gov.policy.purposes[RESIDENT_PURPOSE].domain
-    pseudonym = state.gov.pseudonyms.pseudonym(domain, record.person)
-    shown = receipt(record, pseudonym)
-    for name in ("recorded_by", "actor"):
-        if shown.get(name) == f"resident:{record.person}":
-            shown[name] = f"resident:{pseudonym}"
-    return shown
+    return receipt(record, state.gov.pseudonyms.pseudonym(domain, record.person))
 
 
 def my_receipt(state: WebState, actor: str, record_id: str) -> dict[str, Any]:
     """One consent receipt or objection record of the resident (never another person's)."""
     gov = state.gov
     with state.lock:
-        acting = gov.acting(actor, RESIDENT_PURPOSE, None, "rights_export")
-        found = [r for r in gov.consents.history(acting.person) if r.record_id == record_id]
-        gov.record(acting.decision, kind="read", view="consent.list", persons=(acting.person,))
+        found = [r for r in gov.choices(actor, RESIDENT_PURPOSE, None) if r.record_id == record_id]
         if not found:
             raise GovernanceError(
                 "aucun enregistrement de ce numéro dans vos choix", code="receipt_not_found"
@@ -331,6 +321,7 @@ class AccessExportOut(_Model):
     links: dict[str, Any]
     purposes: list[dict[str, Any]]
     consents: list[dict[str, Any]]
+    rectifications: list[dict[str, Any]]
     accesses: list[dict[str, Any]]
 
 
@@ -369,6 +360,13 @@ def rectify(state: WebState, actor: str, body: RectificationIn) -> Rectification
             reason=body.reason,
         )
     return RectificationOut(**request.as_dict())
+
+
+def my_rectifications(state: WebState, actor: str) -> list[RectificationOut]:
+    """The resident's own rectification requests, oldest first (one ledger record)."""
+    with state.lock:
+        filed = rectifications_of(state.gov, actor, RESIDENT_PURPOSE, None)
+    return [RectificationOut(**r.as_dict()) for r in filed]
 
 
 def export(state: WebState, actor: str) -> dict[str, Any]:
@@ -476,3 +474,14 @@ def post_rectification(
     request: Request, principal: ResidentPrincipal, body: RectificationIn
 ) -> RectificationOut:
     return rectify(web_state(request), principal.actor, body)
+
+
+@router.get(
+    "/rectifications",
+    response_model=list[RectificationOut],
+    responses=ERRORS,
+    openapi_extra=_meta("rights_export"),
+    summary="Mes demandes de rectification et leur état",
+)
+def get_rectifications(request: Request, principal: ResidentPrincipal) -> list[RectificationOut]:
+    return my_rectifications(web_state(request), principal.actor)

@@ -33,6 +33,7 @@ from territoria.interfaces.web.api.me import (
     my_choices,
     my_receipt,
     my_records,
+    my_rectifications,
     rectify,
 )
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
@@ -270,6 +271,22 @@ def _rights_page(
     request: Request, form: dict[str, str], error: str | None = None, status: int = 200
 ) -> Response:
     state = web_state(request)
+    requests = []
+    for item in reversed(my_rectifications(state, str(request.session["principal"]["actor"]))):
+        contract = state.gov.contracts.get(item.source)
+        service = state.gov.policy.services.get(item.owner_service)
+        spec = (
+            next((f for f in contract.fields if f.name == item.field), None) if contract else None
+        )
+        requests.append(
+            {
+                "request_id": item.request_id,
+                "at": item.created_at,
+                "source": contract.title if contract else item.source,
+                "field": (spec.title if spec else None) or item.field,
+                "service": service.name if service else item.owner_service,
+            }
+        )
     return _page(
         request,
         "rights.html",
@@ -277,13 +294,13 @@ def _rights_page(
         sources=_rectifiable(state),
         form=form,
         error=error,
-        requests=request.session.get("rectifications", []),
+        requests=requests,
         dpo=state.gov.policy.controller,
         status_code=status,
     )
 
 
-@router.get("/portail/droits", openapi_extra=_meta(None))
+@router.get("/portail/droits", openapi_extra=_meta("rights_export"))
 def rights(
     request: Request,
     principal: ResidentPrincipal,
@@ -346,17 +363,8 @@ def post_rectification(
         if exc.code not in _FORM_ERRORS:
             raise
         return _rights_page(request, form, str(exc.message), 400)
-    contract = state.gov.contracts[filed.source]
     service = state.gov.policy.services.get(filed.owner_service)
     service_name = service.name if service else filed.owner_service
-    summary = {
-        "request_id": filed.request_id,
-        "at": filed.created_at,
-        "source": contract.title,
-        "field": contract.field(filed.field).title or filed.field,
-        "service": service_name,
-    }
-    request.session["rectifications"] = [summary, *request.session.get("rectifications", [])][:10]
     _flash(
         request,
         f"Demande {filed.request_id} transmise au service « {service_name} », "
