@@ -182,12 +182,15 @@ class Governance:
         *,
         source: str | None = None,
         persons: tuple[str, ...] = (),
+        owner_only: bool = False,
     ) -> Decision:
         """Decide and record an operation served outside the record reader; raise if refused.
 
         For views whose data another module serves (the linkage review queue, quarantined
         rows). Without ``purpose``, the first of the actor's grants that opens the view (on
-        ``source`` when given) is used. A ``source`` the purpose may not read is refused.
+        ``source`` when given) is used. A ``source`` the purpose may not read is refused, and
+        with ``owner_only`` so is a source another service owns (quarantined rows are raw
+        deliveries: only the owning service sorts them out).
         """
         purpose = purpose or self.purpose_for(actor, view, source)
         if purpose is None:
@@ -207,6 +210,21 @@ class Governance:
                 allowed=False,
                 rule="deny:source_not_in_purpose",
                 reason="cette finalité ne lit pas cette source (refus par défaut)",
+                fields={},
+            )
+        contract = self.contracts.get(source or "")
+        if (
+            decision.allowed
+            and owner_only
+            and contract
+            and contract.owner_service != decision.service
+        ):
+            decision = replace(
+                decision,
+                allowed=False,
+                rule="deny:not_owner_service",
+                reason=f"seul le service détenteur de la source ({contract.owner_service}) "
+                "traite ses lignes rejetées",
                 fields={},
             )
         fields = tuple(f"{source}.{f}" for f in decision.fields.get(source or "", ()))

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from territoria.core.errors import GovernanceError
 from territoria.governance.service import Governance
 from territoria.identity import Explanation, Registry, explain_pair
 from territoria.identity.registry import Decision as PairDecision
@@ -51,6 +52,13 @@ def decide_pair(
     """Record an agent's decision on a pair (a write of the resident index, recorded)."""
     persons = _persons(gov.index, [a, b])
     verdict = gov.authorise(actor, purpose, "review", persons=persons)
+    unknown = [m for m in (a, b) if gov.index.person_of(m) is None]
+    if unknown:  # decided only after the authorisation: existence is no hint to outsiders
+        raise GovernanceError(
+            f"fiche inconnue de l'index : {unknown[0]}",
+            code="mention_unknown",
+            hint="« territoria identity review » liste les paires en attente",
+        )
     gov.index.decide(a, b, decision, actor, note)
     gov.record(
         verdict,
@@ -84,7 +92,7 @@ def quarantine_rows(
 ) -> tuple[int, pa.Table]:
     """Quarantined rows of a source, for its owner service (decided and recorded)."""
     if _personal(gov, source):
-        gov.authorise(actor, purpose, "quarantine", source=source)
+        gov.authorise(actor, purpose, "quarantine", source=source, owner_only=True)
     return gov.store.quarantine_count(source, load_id), gov.store.quarantine(
         source, load_id, limit, offset
     )
@@ -100,5 +108,5 @@ def quarantine_export(
 ) -> int:
     """Every quarantined row of a source as a CSV for the service or operator that sent it."""
     if _personal(gov, source):
-        gov.authorise(actor, purpose, "quarantine", source=source)
+        gov.authorise(actor, purpose, "quarantine", source=source, owner_only=True)
     return export_quarantine(gov.store, source, path, load_id)

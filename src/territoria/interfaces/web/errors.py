@@ -55,6 +55,15 @@ _ENGLISH = {
     "delivery_too_large": "file too large for an API delivery",
     "actor_unknown": "actor unknown to the policy",
     "api_key_unknown": "no active API key with this id",
+    "action_invalid": "unknown form action",
+    "receipt_not_found": "no such consent or objection record among yours",
+    "record_not_yours": "this record is not yours",
+    "field_unknown": "unknown field for this source",
+    "pair_invalid": "a record cannot be compared with itself",
+    "mention_unknown": "record unknown to the resident index",
+    "index_empty": "the resident index is empty: run the linkage first",
+    "decision_invalid": "unknown pair decision",
+    "audit_filter_invalid": "invalid audit search filter",
 }
 _STATUS = {
     "authentication_required": 401,
