@@ -1,0 +1,1 @@
+"""Browser tests: the real server driven by Debian's chromium through Playwright."""
