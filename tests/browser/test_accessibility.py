@@ -96,14 +96,6 @@ class Checked:
     path: str
     status: int = 200
     then: Callable[[Site], None] | None = None
-    known: str | None = None  # a known defect: strict xfail, so the test fails once it is fixed
-
-
-# Known defects (reported to the owners of these files; remove `known=` once fixed):
-WRAP = "territoria.css : texte sans coupure (identifiants longs) ; main sans overflow-wrap"
-HIDDEN = "territoria.css : .table-wrap sans position: relative (span.visually-hidden débordent)"
-FACTS = "territoria.css : dl.facts en 1fr (et non minmax(0, 1fr)) sous 40rem"
-LEDGER = "admin_dpo.html : .table-wrap du journal défilable sans tabindex (axe)"
 
 
 PAGES: tuple[Checked, ...] = (
@@ -124,18 +116,8 @@ PAGES: tuple[Checked, ...] = (
     Checked("connexion-sans-demande", None, "/connexion/agent/retour?code=x&state=y", 400),
     # agents' console
     Checked("console-recherche", "claire.ccas", "/console"),
-    Checked(
-        "console-resultats",
-        "claire.ccas",
-        f"/console?finalite={CCAS}&q={{ccas_name}}",
-        known=f"{HIDDEN} ; {WRAP}",
-    ),
-    Checked(
-        "console-360",
-        "claire.ccas",
-        f"/console/personnes/{{ccas_person}}?finalite={CCAS}",
-        known=WRAP,
-    ),
+    Checked("console-resultats", "claire.ccas", f"/console?finalite={CCAS}&q={{ccas_name}}"),
+    Checked("console-360", "claire.ccas", f"/console/personnes/{{ccas_person}}?finalite={CCAS}"),
     Checked("console-introuvable", "lea.biblio", "/console/personnes/{ccas_person}", 404),
     Checked("console-refus", "claire.ccas", "/console/rapprochements", 403),
     Checked("console-sources", "marc.donnees", "/console/sources"),
@@ -145,27 +127,15 @@ PAGES: tuple[Checked, ...] = (
         "/console/sources/water_readings/quarantaine",
         then=_has_table,
     ),
-    Checked("console-rapprochements", "marc.donnees", "/console/rapprochements", known=WRAP),
+    Checked("console-rapprochements", "marc.donnees", "/console/rapprochements"),
     Checked("console-explication", "marc.donnees", "/console/rapprochements/explication?{pair}"),
-    Checked("console-synergies", "marc.donnees", "/console/synergies", known=f"{HIDDEN} ; {WRAP}"),
-    Checked("console-dpo", "dpo", "/console/dpo", known=LEDGER),
+    Checked("console-synergies", "marc.donnees", "/console/synergies"),
+    Checked("console-dpo", "dpo", "/console/dpo"),
     Checked("console-dpo-journal", "dpo", "/console/dpo?acteur=claire.ccas&decision=allow"),
-    Checked(
-        "console-dpo-verification",
-        "dpo",
-        "/console/dpo",
-        then=_verify_htmx,
-        known=f"{LEDGER} ; {FACTS}",
-    ),
-    Checked(
-        "console-verification",
-        "dpo",
-        "/console/dpo",
-        then=_verify_without_js,
-        known=FACTS,
-    ),
+    Checked("console-dpo-verification", "dpo", "/console/dpo", then=_verify_htmx),
+    Checked("console-verification", "dpo", "/console/dpo", then=_verify_without_js),
     # residents' portal
-    Checked("portail-services", RESIDENT, "/portail", known=WRAP),
+    Checked("portail-services", RESIDENT, "/portail"),
     Checked("portail-consultations", RESIDENT, "/portail/consultations"),
     Checked("portail-consultations-toutes", RESIDENT, "/portail/consultations?tout=true"),
     Checked("portail-choix", RESIDENT, "/portail/choix"),
@@ -313,7 +283,6 @@ def _cases() -> list[Any]:
         pytest.param(
             page,
             id=page.name,
-            marks=[pytest.mark.xfail(reason=page.known, strict=True)] if page.known else [],
         )
         for page in PAGES
     ]
