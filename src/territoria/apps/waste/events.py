@@ -1,0 +1,310 @@
+"""Lift events: double reads removed, bad reads reported, each lift attributed to its payer.
+
+The history of tags is the allocations table: each allocation binds a tag to a bin, a volume,
+an address and a payer from ``start_date`` (included) to ``end_date`` (excluded; empty while
+it runs). A tag swapped or lost mid-period therefore bills the right payer on each date: a
+lift is attributed to the allocation of its tag valid on the lift's date. Two allocations of the
+same tag that overlap are reported and the earlier one is cut at the later one's start, so a
+lift is never attributed twice. Temporary suspensions cut an allocation in pieces.
+
+A read is not billed, and is listed as an anomaly with its reason, when it is:
+
+- ``illisible``: the tag could not be read (status ``illisible`` or no tag);
+- ``puce_inconnue``: the truck reported an unknown tag, or the tag is in no allocation;
+- ``puce_hors_dotation``: the tag is known but no allocation of it is valid on that date
+  (lost tag still read, lift after a departure, during a suspension);
+- ``doublon``: the same tag read again by the same truck (configurable) within the window
+  (10 minutes by default) after the previous read; ``doublon_signale``: flagged by the truck;
+- ``levee_annulee``: withdrawn after a dispute; ``horodatage_invalide``: no usable timestamp.
+
+Everything runs as DuckDB SQL over the arrow tables: no Python loop per lift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from territoria.apps.waste.inputs import ALLOCATIONS, LIFTS, SUSPENSIONS, register
+from territoria.apps.waste.sql import run_script
+
+REASONS: dict[str, str] = {
+    "illisible": "puce illisible : la levée ne peut être rattachée à aucun bac",
+    "puce_inconnue": "puce inconnue : aucune dotation ne porte cette puce",
+    "puce_hors_dotation": "puce connue mais aucune dotation valide à cette date",
+    "doublon": "double lecture de la même puce",
+    "doublon_signale": "double lecture signalée par la benne",
+    "levee_annulee": "levée retirée après contestation",
+    "horodatage_invalide": "horodatage illisible",
+    "dotations_chevauchantes": "deux dotations de la même puce se chevauchent",
+    "dotation_vide": "dotation dont la fin précède ou égale le début",
+    "suspension_hors_dotation": "suspension d'une dotation inconnue",
+}
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """How double reads are recognised."""
+
+    window_minutes: int = 10
+    same_truck: bool = True
+
+    def describe(self) -> str:
+        who = "par la même benne " if self.same_truck else ""
+        return (
+            f"même puce relue {who}moins de {self.window_minutes} min après la lecture précédente"
+        )
+
+
+@dataclass(frozen=True)
+class CleanedEvents:
+    """Billable lifts (attributed to an allocation and payer) and the anomalies."""
+
+    billable: pa.Table
+    anomalies: pa.Table
+
+
+@dataclass
+class EventPipeline:
+    """Builds ``alloc``, ``ev_ok`` (deduplicated reads), ``lifts`` and ``anomalies`` tables."""
+
+    con: duckdb.DuckDBPyConnection
+    rules: EventRules = field(default_factory=EventRules)
+
+    def load_allocations(self, allocations: pa.Table, suspensions: pa.Table | None) -> None:
+        register(self.con, "in_alloc", allocations, ALLOCATIONS)
+        self.con.execute(_ANOMALIES_DDL)
+        self.con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE alloc_raw AS
+            SELECT allocation_id, bin_id, rfid_tag AS tag, volume_l, payer, start_date, end_date,
+                   end_reason, housing_type, coalesce(service, 'bac') AS service
+            FROM in_alloc
+            """
+        )
+        if suspensions is not None and suspensions.num_rows:
+            self._apply_suspensions(suspensions)
+        run_script(self.con, _ALLOC_SQL, {})
+
+    def _apply_suspensions(self, suspensions: pa.Table) -> None:
+        """Cut suspended allocations in pieces (few rows: done in Python)."""
+        register(self.con, "in_susp", suspensions, SUSPENSIONS)
+        rows = self.con.execute(
+            "SELECT allocation_id, start_date, end_date FROM in_susp ORDER BY 1, 2"
+        ).fetchall()
+        cuts: dict[str, list[tuple[date, date]]] = {}
+        for allocation_id, start, end in rows:
+            cuts.setdefault(str(allocation_id), []).append((start, end))
+        affected: pa.Table = self.con.sql(
+            "SELECT * FROM alloc_raw WHERE allocation_id IN (SELECT allocation_id FROM in_susp)"
+        ).to_arrow_table()
+        pieces = []
+        found = set()
+        for row in affected.to_pylist():
+            start, end = row["start_date"], row["end_date"]
+            found.add(row["allocation_id"])
+            for s_start, s_end in cuts[row["allocation_id"]]:
+                if s_start > start:
+                    pieces.append({**row, "start_date": start, "end_date": s_start})
+                start = max(start, s_end)
+            if end is None or start < end:
+                pieces.append({**row, "start_date": start, "end_date": end})
+        for allocation_id in sorted(set(cuts) - found):
+            self._anomaly("dotation", allocation_id, "suspension_hors_dotation")
+        self.con.execute(
+            "DELETE FROM alloc_raw WHERE allocation_id IN (SELECT allocation_id FROM in_susp)"
+        )
+        if pieces:
+            self.con.register("susp_pieces", pa.Table.from_pylist(pieces, affected.schema))
+            self.con.execute("INSERT INTO alloc_raw SELECT * FROM susp_pieces")
+
+    def _anomaly(self, level: str, ref: str, reason: str) -> None:
+        self.con.execute(
+            "INSERT INTO anomalies VALUES (?, ?, NULL, NULL, ?, ?)",
+            [level, ref, reason, REASONS[reason]],
+        )
+
+    def load_lifts(
+        self,
+        lifts: pa.Table,
+        start: date,
+        end: date,
+        excluded: dict[str, str] | None = None,
+    ) -> None:
+        """Deduplicate and attribute the lifts of ``[start, end)``; report the others."""
+        register(self.con, "in_lifts", lifts, LIFTS)
+        self.con.register("excluded", _excluded_table(excluded or {}))
+        margin = timedelta(minutes=self.rules.window_minutes)
+        partition = "tag, truck_id" if self.rules.same_truck else "tag"
+        params = {
+            "lo": start,
+            "hi": end,
+            "lo_margin": datetime.combine(start, time()) - margin,
+            "minutes": self.rules.window_minutes,
+        }
+        run_script(self.con, _EV_SQL.format(partition=partition), params)
+        run_script(self.con, _LIFTS_SQL, params)
+        run_script(self.con, _LIFT_ANOMALIES_SQL, params)
+
+
+_ANOMALIES_DDL = """
+CREATE OR REPLACE TEMP TABLE anomalies (
+    level VARCHAR, ref VARCHAR, payer VARCHAR, occurred_at TIMESTAMP, reason VARCHAR, detail VARCHAR
+)
+"""
+
+_ALLOC_SQL = """
+CREATE OR REPLACE TEMP TABLE alloc_seq AS
+SELECT *,
+       lead(start_date) OVER w AS next_start,
+       lead(allocation_id) OVER w AS next_id
+FROM alloc_raw
+WHERE end_date IS NULL OR end_date > start_date
+WINDOW w AS (PARTITION BY tag ORDER BY start_date, allocation_id);
+
+INSERT INTO anomalies
+SELECT 'dotation', allocation_id, payer, NULL, 'dotation_vide',
+       'dotation vide : fin le ' || strftime(end_date, '%d/%m/%Y') || ', début le '
+       || strftime(start_date, '%d/%m/%Y')
+FROM alloc_raw WHERE end_date IS NOT NULL AND end_date <= start_date;
+
+INSERT INTO anomalies
+SELECT 'dotation', allocation_id, payer, NULL, 'dotations_chevauchantes',
+       'la dotation ' || allocation_id || ' de la puce ' || tag || ' chevauche la dotation '
+       || next_id || ' (début le ' || strftime(next_start, '%d/%m/%Y')
+       || ') : elle est arrêtée à cette date'
+FROM alloc_seq
+WHERE next_start IS NOT NULL AND (end_date IS NULL OR end_date > next_start);
+
+CREATE OR REPLACE TEMP TABLE alloc AS
+SELECT allocation_id, bin_id, tag, volume_l, payer, start_date,
+       CASE WHEN next_start IS NOT NULL AND (end_date IS NULL OR end_date > next_start)
+            THEN next_start ELSE end_date END AS end_date,
+       end_reason, housing_type, service,
+       payer || '|' || service || '|' || bin_id || '|' || volume_l AS contract
+FROM alloc_seq
+WHERE next_start IS NULL OR start_date < next_start;
+"""
+
+_EV_SQL = """
+CREATE OR REPLACE TEMP TABLE ev AS
+SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w, read_status AS status,
+       place, latitude, longitude
+FROM in_lifts
+WHERE (lifted_at IS NULL AND $lo < $hi) OR (lifted_at >= $lo_margin AND lifted_at < $hi);
+
+CREATE OR REPLACE TEMP TABLE ev_ok AS
+SELECT lift_id, truck_id, ts, tag, w,
+       ts - lag(ts) OVER w AS gap,
+       lag(lift_id) OVER w AS prev_id
+FROM ev
+WHERE status = 'ok' AND tag IS NOT NULL AND tag <> '' AND ts IS NOT NULL
+WINDOW w AS (PARTITION BY {partition} ORDER BY ts, lift_id);
+"""
+
+_LIFTS_SQL = """
+CREATE OR REPLACE TEMP TABLE lifts AS
+SELECT e.lift_id, e.truck_id, e.ts, e.tag, e.w, a.allocation_id, a.payer, a.contract,
+       a.volume_l, a.service, a.bin_id
+FROM ev_ok e
+JOIN alloc a
+  ON a.tag = e.tag AND a.start_date <= CAST(e.ts AS DATE)
+ AND (a.end_date IS NULL OR CAST(e.ts AS DATE) < a.end_date)
+WHERE e.ts >= $lo AND (e.gap IS NULL OR e.gap >= to_minutes($minutes))
+  AND e.lift_id NOT IN (SELECT lift_id FROM excluded);
+
+CREATE OR REPLACE TEMP TABLE dup AS
+SELECT lift_id, ts, tag, prev_id, gap FROM ev_ok
+WHERE ts >= $lo AND gap IS NOT NULL AND gap < to_minutes($minutes);
+"""
+
+_LIFT_ANOMALIES_SQL = """
+INSERT INTO anomalies
+SELECT 'levee', lift_id, NULL, ts,
+       CASE WHEN ts IS NULL THEN 'horodatage_invalide'
+            WHEN status = 'illisible' OR status = 'ok' THEN 'illisible'
+            WHEN status = 'inconnue' THEN 'puce_inconnue'
+            WHEN status = 'doublon' THEN 'doublon_signale'
+            ELSE 'illisible' END,
+       CASE WHEN ts IS NULL THEN 'horodatage illisible'
+            WHEN status = 'doublon' THEN 'double lecture signalée par la benne ' || truck_id
+            WHEN status = 'inconnue' THEN 'puce ' || coalesce(tag, '?')
+                 || ' inconnue de la benne ' || truck_id
+            ELSE 'puce illisible (benne ' || truck_id || ')' END
+FROM ev
+WHERE (ts IS NULL OR ts >= $lo)
+  AND (status <> 'ok' OR tag IS NULL OR tag = '' OR ts IS NULL);
+
+INSERT INTO anomalies
+SELECT 'levee', d.lift_id, NULL, d.ts, 'doublon',
+       'même puce relue ' || CAST(CAST(epoch(d.gap) AS BIGINT) AS VARCHAR)
+       || ' s après la levée ' || d.prev_id || ' : non facturée'
+FROM dup d;
+
+INSERT INTO anomalies
+SELECT 'levee', x.lift_id, NULL, e.ts, 'levee_annulee', x.reason
+FROM excluded x JOIN ev_ok e USING (lift_id)
+WHERE e.ts >= $lo;
+
+INSERT INTO anomalies
+SELECT 'levee', e.lift_id, NULL, e.ts,
+       CASE WHEN EXISTS (SELECT 1 FROM alloc a WHERE a.tag = e.tag)
+            THEN 'puce_hors_dotation' ELSE 'puce_inconnue' END,
+       CASE WHEN EXISTS (SELECT 1 FROM alloc a WHERE a.tag = e.tag)
+            THEN 'puce ' || e.tag || ' sans dotation valide le ' || strftime(e.ts, '%d/%m/%Y')
+            ELSE 'puce ' || e.tag || ' absente du registre des dotations' END
+FROM ev_ok e ANTI JOIN lifts l USING (lift_id)
+WHERE e.ts >= $lo AND (e.gap IS NULL OR e.gap >= to_minutes($minutes))
+  AND e.lift_id NOT IN (SELECT lift_id FROM excluded);
+
+UPDATE anomalies SET payer = m.payer
+FROM (
+    SELECT e.lift_id, a.payer
+    FROM ev_ok e
+    JOIN alloc a
+      ON a.tag = e.tag AND a.start_date <= CAST(e.ts AS DATE)
+     AND (a.end_date IS NULL OR CAST(e.ts AS DATE) < a.end_date)
+    WHERE e.lift_id IN (SELECT ref FROM anomalies WHERE level = 'levee')
+) m
+WHERE anomalies.level = 'levee' AND anomalies.ref = m.lift_id;
+"""
+
+
+def _excluded_table(excluded: dict[str, str]) -> pa.Table:
+    return pa.table(
+        {
+            "lift_id": pa.array(list(excluded), pa.string()),
+            "reason": pa.array(list(excluded.values()), pa.string()),
+        }
+    )
+
+
+def clean_events(
+    allocations: pa.Table,
+    lifts: pa.Table,
+    start: date,
+    end: date,
+    *,
+    rules: EventRules | None = None,
+    suspensions: pa.Table | None = None,
+    excluded: dict[str, str] | None = None,
+) -> CleanedEvents:
+    """The lifts of ``[start, end)`` attributed to their allocation, and the anomalies."""
+    con = duckdb.connect()
+    try:
+        pipeline = EventPipeline(con, rules or EventRules())
+        pipeline.load_allocations(allocations, suspensions)
+        pipeline.load_lifts(lifts, start, end, excluded)
+        billable = con.sql(
+            "SELECT lift_id, truck_id, ts AS lifted_at, tag AS rfid_tag, w AS weight_kg, "
+            "allocation_id, bin_id, volume_l, service, payer FROM lifts ORDER BY ts, lift_id"
+        ).to_arrow_table()
+        anomalies = con.sql(
+            "SELECT * FROM anomalies ORDER BY level, occurred_at NULLS FIRST, ref"
+        ).to_arrow_table()
+        return CleanedEvents(billable, anomalies)
+    finally:
+        con.close()

@@ -1,0 +1,59 @@
+"""Running the engine's SQL scripts on its own in-memory DuckDB connection."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import duckdb
+
+_PARAM = re.compile(r"\$([a-z_]+)")
+
+# French money in SQL: integer cents → « 1 234,56 € » (narrow no-break space between thousands).
+MACROS = """
+CREATE OR REPLACE TEMP MACRO eur(c) AS
+    (CASE WHEN c < 0 THEN '-' ELSE '' END)
+    || replace(format('{:,}', abs(c) // 100), ',', '\u202f')
+    || ',' || lpad(CAST(abs(c) % 100 AS VARCHAR), 2, '0') || ' €';
+CREATE OR REPLACE TEMP MACRO frdate(d) AS strftime(d, '%d/%m/%Y');
+CREATE OR REPLACE TEMP MACRO clip_days(s, e, lo, hi) AS
+    greatest(datediff('day', greatest(s, lo), least(coalesce(e, hi), hi)), 0);
+CREATE OR REPLACE TEMP MACRO first_anchor(s) AS
+    CASE WHEN day(s) = 1 THEN s ELSE CAST(date_trunc('month', s) + INTERVAL 1 MONTH AS DATE) END;
+CREATE OR REPLACE TEMP MACRO clip_months(s, e, lo, hi) AS
+    CASE WHEN least(coalesce(e, hi), hi) > first_anchor(greatest(s, lo))
+         THEN datediff('month', first_anchor(greatest(s, lo)),
+                       CAST(least(coalesce(e, hi), hi) - INTERVAL 1 DAY AS DATE)) + 1
+         ELSE 0 END;
+CREATE OR REPLACE TEMP MACRO units(d, m, policy, total_d, total_m) AS
+    CASE policy WHEN 'day' THEN least(d, total_d)
+                WHEN 'month' THEN least(m, total_m)
+                ELSE CASE WHEN d > 0 THEN 1 ELSE 0 END END;
+CREATE OR REPLACE TEMP MACRO dec_fr(x) AS replace(CAST(x AS VARCHAR), '.', ',');
+CREATE OR REPLACE TEMP MACRO rdiv(n, d, mode) AS
+    CASE WHEN mode = 'down' THEN n // d
+         WHEN mode = 'up' THEN (n + d - 1) // d
+         ELSE (2 * n + d) // (2 * d) END;
+"""
+
+
+def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any]) -> None:
+    """Run each statement of ``script`` with the named parameters it uses."""
+    for statement in script.split(";\n"):
+        if not statement.strip():
+            continue
+        used = {name: params[name] for name in _PARAM.findall(statement)}
+        con.execute(statement, used or None)
+
+
+def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+    run_script(con, MACROS, {})
+
+
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Rows of a query as dicts (small results: one payer's lines or lifts)."""
+    cursor = con.execute(sql, params)
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
