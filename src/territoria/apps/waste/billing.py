@@ -32,7 +32,7 @@ from territoria.apps.waste.grids import TEOMI_MAX_SHARE, TEOMI_MIN_SHARE, Prorat
 from territoria.apps.waste.inputs import EMPTY_PAYERS, PAYERS, register
 from territoria.apps.waste.money import euros
 from territoria.apps.waste.periods import Period, parse_period
-from territoria.apps.waste.sql import fetch_dicts, install_macros, run_script
+from territoria.apps.waste.sql import fetch_dicts, fetch_row, install_macros, run_script
 
 FIXED_KINDS = ("part_fixe", "abonnement", "forfait_foyer", "sans_bac", "teom")
 VARIABLE_KINDS = ("levees", "poids", "ouvertures")
@@ -280,7 +280,7 @@ class BillingRun:
 
     def total(self, payer: str) -> int | None:
         """A payer's total in cents (``None``: not billed)."""
-        row = self.con.execute("SELECT total_cents FROM bills WHERE payer = ?", [payer]).fetchone()
+        row = fetch_row(self.con, "SELECT total_cents FROM bills WHERE payer = ?", [payer])
         return None if row is None else int(row[0])
 
     def bill(self, payer: str) -> Bill:
@@ -316,10 +316,11 @@ class BillingRun:
         return [LiftDetail(**row) for row in fetch_dicts(self.con, _LIFT_DETAIL_SQL, [payer])]
 
     def summary(self) -> RunSummary:
-        totals = self.con.execute(
+        totals = fetch_row(
+            self.con,
             "SELECT count(*), coalesce(sum(total_cents), 0), coalesce(sum(fixed_cents), 0), "
-            "coalesce(sum(variable_cents), 0) FROM bills"
-        ).fetchone()
+            "coalesce(sum(variable_cents), 0) FROM bills",
+        )
         assert totals is not None
         bills, total, fixed, variable = (int(v) for v in totals)
         reasons = Counter(

@@ -29,7 +29,7 @@ from territoria.apps.waste.grids import TariffGrid
 from territoria.apps.waste.inputs import EMPTY_PAYERS, LIFTS, PAYERS, register
 from territoria.apps.waste.money import euros
 from territoria.apps.waste.periods import Period, parse_period
-from territoria.apps.waste.sql import fetch_dicts
+from territoria.apps.waste.sql import fetch_dicts, fetch_row
 from territoria.core.errors import TerritoriaError
 
 ADEME_SOURCE = (
@@ -213,9 +213,9 @@ def _compare(
     register(con, "sim_payers", payers if payers is not None else EMPTY_PAYERS, PAYERS)
     con.execute(_CHANGES_SQL)
     groups = [GroupRow(**row) for row in fetch_dicts(con, _GROUPS_SQL)]
-    totals = con.execute(
-        "SELECT count(*), (SELECT coalesce(sum(amount_cents), 0) FROM sim_before) FROM changes"
-    ).fetchone()
+    totals = fetch_row(
+        con, "SELECT count(*), (SELECT coalesce(sum(amount_cents), 0) FROM sim_before) FROM changes"
+    )
     assert totals is not None
     compared, base_revenue = (int(v) for v in totals)
     revenue = after.summary().total_cents

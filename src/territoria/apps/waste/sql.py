@@ -57,3 +57,11 @@ def fetch_dicts(
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def fetch_row(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> tuple[Any, ...] | None:
+    """The first row of a query (the whole result is fetched: the connection stays usable)."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
