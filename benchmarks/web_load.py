@@ -16,17 +16,17 @@ What runs, as a user would run it:
    (``resident_accounts``: its demo residents first), one per client where possible.
 4. Each agent finds persons first, through the API (name suggestions, then searches) under
    the purpose it acts for; the 360° scenarios cycle over those pseudonyms.
-5. 50 closed-loop clients (no think time), each on its own keep-alive connection, run from this
-   process (asyncio and a minimal HTTP/1.1 client, so that the generator stays light: its CPU
-   is printed) each scenario for a fixed time after a warm-up:
+5. 50 closed-loop clients (no think time; ``--think-ms`` adds one), each on its own keep-alive
+   connection, run from this process (asyncio and a minimal HTTP/1.1 client, so that the
+   generator stays light: its CPU is printed), each scenario for a fixed time after a warm-up:
 
    (a) the residents' « mes services » page ``/portail`` (each client another resident);
    (b) the agents' 360° view page ``/console/personnes/{p}?finalite=…``;
    (c) the same 360° view through the API ``/api/v1/persons/{p}?purpose=…`` (API key);
    (d) the reference: ``/sante`` (no governance, no template), with the agents' cookies.
 
-The table gives requests, throughput, p50/p95/p99, errors (non-2xx; must be 0) and the CPU of
-the server (its process and children) and of the generator. The last line is JSON: ``value``
+The table gives requests, throughput, p50/p95/p99, errors (non-2xx; must be 0), the CPU of the
+server (its process and children; also per request) and of the generator. The last line is JSON: ``value``
 is the worst p95 of (a), (b), (c) in ms, ``ratio`` that p95 over the p95 of (d). A scenario
 whose page the server does not have (404 for every client) is reported absent and left out.
 The exit status is 1 if any request failed. Closed-loop clients make latency about
@@ -43,9 +43,9 @@ import argparse
 import asyncio
 import contextlib
 import html
-import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -199,10 +199,14 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 def http_stack() -> str:
-    """What uvicorn picks in this interpreter (httptools and uvloop when installed)."""
-    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
-    return f"{parser}+{loop}"
+    """What uvicorn picks in the server's interpreter (httptools and uvloop when importable)."""
+    probe = (
+        "def ok(m):\n try:\n  __import__(m)\n  return True\n except ImportError:\n  return False\n"
+        "print('httptools' if ok('httptools') else 'h11', 'uvloop' if ok('uvloop') else 'asyncio',"
+        " sep='+')"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    return done.stdout.strip() or "?"
 
 
 # -- logging in through the local OpenID provider -----------------------------------------------
@@ -322,6 +326,19 @@ def find_persons(base: str, keys: dict[str, str], per_purpose: int) -> dict[str,
     return found
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What to run: one run's parameters."""
+
+    workspace: Path
+    clients: int
+    per_purpose: int
+    wanted: tuple[str, ...]
+    warmup: float
+    duration: float
+    think: float
+
+
 # -- the load generator -------------------------------------------------------------------------
 
 
@@ -372,8 +389,8 @@ async def _response(reader: asyncio.StreamReader, client: Client) -> tuple[int, 
     return status, keep
 
 
-async def _run_client(client: Client, port: int, stop: float) -> None:
-    host = f"{HOST}:{port}"
+async def _run_client(client: Client, port: int, stop: float, think: float, seed: int) -> None:
+    host, jitter = f"{HOST}:{port}", random.Random(seed)
     connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     try:
         while time.perf_counter() < stop:
@@ -390,17 +407,19 @@ async def _run_client(client: Client, port: int, stop: float) -> None:
             if not keep:
                 writer.close()
                 connection = None
+            if think:  # a person reading the page: think ± 50 %
+                await asyncio.sleep(think * jitter.uniform(0.5, 1.5))
     finally:
         if connection is not None:
             connection[1].close()
 
 
-async def _drive(clients: list[Client], port: int, warmup: float, duration: float) -> float:
+async def _drive(clients: list[Client], port: int, plan: Plan) -> float:
     """Run every client until warm-up + duration; the time the measurement window starts."""
-    measure = time.perf_counter() + warmup
-    tasks = []
-    for client in clients:  # clients arrive a millisecond apart, as real ones would
-        tasks.append(asyncio.create_task(_run_client(client, port, measure + duration)))
+    measure = time.perf_counter() + plan.warmup
+    stop, tasks = measure + plan.duration, []
+    for i, client in enumerate(clients):  # clients arrive a millisecond apart
+        tasks.append(asyncio.create_task(_run_client(client, port, stop, plan.think, i)))
         await asyncio.sleep(0.001)
     await asyncio.gather(*tasks)
     return measure
@@ -414,6 +433,7 @@ class Result:
     statuses: Counter[int]
     server_cpu: float  # share of one core, warm-up included
     generator_cpu: float
+    cpu_ms: float  # server CPU per request (warm-up included)
 
     @property
     def errors(self) -> int:
@@ -429,37 +449,29 @@ class Result:
 
 
 def run_scenario(
-    name: str, clients: list[Client], port: int, server_pid: int, warmup: float, duration: float
+    name: str, clients: list[Client], port: int, server_pid: int, plan: Plan
 ) -> Result:
     cpu0, server0, wall0 = time.process_time(), tree_cpu_seconds(server_pid), time.perf_counter()
-    measure = asyncio.run(_drive(clients, port, warmup, duration))
+    measure = asyncio.run(_drive(clients, port, plan))
     cpu1, server1 = time.process_time(), tree_cpu_seconds(server_pid)
     wall = time.perf_counter() - wall0
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     for client in clients:
         for start, latency, status in client.samples:
-            if start >= measure and start + latency <= measure + duration:
+            if start >= measure and start + latency <= measure + plan.duration:
                 latencies.append(latency)
                 statuses[status] += 1
     if not latencies:
         raise BenchError(f"{SCENARIOS[name]} : aucune réponse pendant la mesure")
+    sent = sum(len(c.samples) for c in clients)
     return Result(
-        name, latencies, duration, statuses, (server1 - server0) / wall, (cpu1 - cpu0) / wall
-    )
+        name, latencies, plan.duration, statuses, (server1 - server0) / wall,
+        (cpu1 - cpu0) / wall, 1000 * (server1 - server0) / sent,
+    )  # fmt: skip
 
 
 # -- scenarios, table, JSON ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    workspace: Path
-    clients: int
-    per_purpose: int
-    wanted: tuple[str, ...]
-    warmup: float
-    duration: float
 
 
 def plan_clients(
@@ -495,14 +507,14 @@ def plan_clients(
 def print_table(results: list[Result], absent: list[str]) -> None:
     header = (
         f"{'scénario':30s} {'requêtes':>9s} {'débit req/s':>12s} {'p50 ms':>8s} {'p95 ms':>8s} "
-        f"{'p99 ms':>8s} {'erreurs':>8s} {'CPU serveur':>12s} {'CPU client':>11s}"
+        f"{'p99 ms':>8s} {'erreurs':>8s} {'CPU serveur':>12s} {'ms CPU/req':>11s} {'CPU client':>11s}"
     )
     print(f"\n{header}\n{'-' * len(header)}")
     for r in results:
         print(
             f"{SCENARIOS[r.name]:30s} {len(r.latencies):9d} {r.throughput:12.1f} "
             f"{r.p(0.50):8.1f} {r.p(0.95):8.1f} {r.p(0.99):8.1f} {r.errors:8d} "
-            f"{100 * r.server_cpu:11.0f}% {100 * r.generator_cpu:10.0f}%"
+            f"{100 * r.server_cpu:11.0f}% {r.cpu_ms:11.2f} {100 * r.generator_cpu:10.0f}%"
         )
     for name in absent:
         print(f"{SCENARIOS[name]:30s} absent (le serveur répond 404 : page pas encore servie)")
@@ -532,10 +544,12 @@ def report(results: list[Result], absent: list[str], plan: Plan, extra: dict[str
         "p99_ms": {r.name: round(r.p(0.99), 2) for r in results},
         "throughput_rps": {r.name: round(r.throughput, 1) for r in results},
         "server_cpu": {r.name: round(r.server_cpu, 2) for r in results},
+        "server_cpu_ms_per_request": {r.name: round(r.cpu_ms, 3) for r in results},
         "errors": errors,
         "absent": absent,
         "clients": plan.clients,
         "seconds_per_scenario": plan.duration,
+        "think_ms": 1000 * plan.think,
         "generator_cpu_max": round(max((r.generator_cpu for r in results), default=0.0), 3),
         **extra,
     }
@@ -552,6 +566,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, help="secondes d'échauffement (3 ; 1)")
     parser.add_argument("--workspace", type=Path, help="espace de travail (créé s'il manque)")
     parser.add_argument("--only", choices=list(SCENARIOS), action="append", help="un scénario")
+    parser.add_argument(
+        "--think-ms", type=float, default=0.0, help="temps de lecture entre deux pages (0)"
+    )
     args = parser.parse_args()
     population = args.population or (2_000 if args.quick else 10_000)
     folder = Path(tempfile.mkdtemp(prefix="territoria-web-load-"))
@@ -562,22 +579,22 @@ def main() -> int:
         wanted=tuple(args.only or SCENARIOS),
         warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0),
         duration=args.duration or (5.0 if args.quick else 20.0),
+        think=args.think_ms / 1000,
     )
-    load_before = os.getloadavg()[0]
+    load_before, stack = os.getloadavg()[0], http_stack()
     try:
         keys = prepare(plan.workspace, population)
         port = free_port()
         base = f"http://{HOST}:{port}"
         with server(plan.workspace, port, folder / "serve.log") as proc:
-            print(f"« territoria serve » (processus {proc.pid}, {http_stack()}) sur {base}/")
+            print(f"« territoria serve » (processus {proc.pid}, {stack}) sur {base}/")
             clients, absent = plan_clients(base, plan, keys)
             results = []
             for name in (n for n in SCENARIOS if n in clients and n in plan.wanted):
-                print(f"{SCENARIOS[name]} : {plan.clients} clients, {plan.warmup:g} s "
+                think = f", {1000 * plan.think:g} ms de lecture" if plan.think else ""
+                print(f"{SCENARIOS[name]} : {plan.clients} clients{think}, {plan.warmup:g} s "
                       f"d'échauffement puis {plan.duration:g} s mesurées…")  # fmt: skip
-                results.append(
-                    run_scenario(name, clients[name], port, proc.pid, plan.warmup, plan.duration)
-                )
+                results.append(run_scenario(name, clients[name], port, proc.pid, plan))
     except BenchError as exc:
         print(f"ERREUR : {exc}", file=sys.stderr)
         return 2
@@ -587,7 +604,7 @@ def main() -> int:
     load = (round(load_before, 2), round(os.getloadavg()[0], 2))
     print(f"charge de la machine (moyenne 1 min) avant/après : {load[0]} / {load[1]} "
           f"sur {os.cpu_count()} cœurs")  # fmt: skip
-    extra = {"population": population, "http": http_stack(), "load_avg": load}
+    extra = {"population": population, "http": stack, "load_avg": load}
     return report(results, absent, plan, extra)
 
 
