@@ -108,14 +108,23 @@ def test_sources_list_contracts_and_their_last_load_without_personal_data(web: W
     water = sources["water_subscribers"]
     assert water["owner_service"] == "eau_assainissement"
     assert water["operator"] and water["personal"] is True
+    assert water["last_load"] is None  # another service's deliveries: not the librarian's business
+    assert water["quarantine_purpose"] is None  # the librarian's grants do not open it
+    assert sources["library_members"]["quarantine_purpose"] == "library_lending"
+    assert sources["library_members"]["last_load"] is not None
+    own = web.client.get("/api/v1/sources", headers=web.key("ines.eau")).json()["sources"]
+    water = next(s for s in own if s["id"] == "water_subscribers")
     assert water["last_load"]["file_name"] == "abonnes_defectueux.csv"
     assert water["last_load"]["rows_quarantined"] == 2
     assert len(water["last_load"]["sha256_prefix"]) == 12
-    assert water["quarantine_purpose"] is None  # the librarian's grants do not open it
-    assert sources["library_members"]["quarantine_purpose"] == "library_lending"
 
-    loads = web.client.get(
+    refused = web.client.get(
         "/api/v1/loads", params={"source": "water_subscribers"}, headers=web.key("lea.biblio")
+    )
+    assert refused.status_code == 403
+    assert refused.json()["details"]["rule"] == "deny:source_not_in_purpose"
+    loads = web.client.get(
+        "/api/v1/loads", params={"source": "water_subscribers"}, headers=web.key("ines.eau")
     )
     assert [x["file_name"] for x in loads.json()["loads"]] == [
         "abonnes_defectueux.csv",
@@ -373,9 +382,12 @@ def test_sources_page_lists_contracts_and_loads(web: Web) -> None:
     response = web.client.get("/console/sources")
     assert response.status_code == 200, response.text
     _assert_page(response.text)
-    assert "abonnes_defectueux.csv" in response.text
+    assert "abonnes_defectueux.csv" not in response.text  # the water service's delivery
+    assert "Chargements non visibles" in response.text
     assert "/console/sources/library_members/quarantaine?finalite=library_lending" in response.text
     assert "non ouverte par vos habilitations" in response.text
+    web.login("ines.eau")
+    assert "abonnes_defectueux.csv" in web.client.get("/console/sources").text
 
 
 def test_quarantine_page_for_the_owner_and_a_refusal_page_for_the_others(web: Web) -> None:

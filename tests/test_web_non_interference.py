@@ -217,11 +217,6 @@ def test_a_ccas_only_person_is_invisible_to_outsiders(
         assert _social_count(a, keys) != _social_count(b, keys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: /api/v1/sources and /api/v1/loads show every agent each source's loads "
-    "(file name, row counts, dates), the CCAS's included; reported to the lead",
-)
 def test_the_steward_listings_are_the_same_for_outsiders(
     worlds: tuple[World, World, dict[str, str], Target],
 ) -> None:

@@ -290,10 +290,7 @@ def _call(client: TestClient, method: str, path: str, secret: str | None = None)
 
 GUARDED = [e for e in LISTED["routes"] if e["actor"] != "public"]
 # Known gaps, as data ((method, path) -> reason): strict xfails, so that a fix is noticed.
-KNOWN_GAPS = {
-    ("GET", "/portail/droits"): "pages/portal.py _rights_page reads request.session['principal'] "
-    "instead of the principal: a resident's API key gets a 500 (KeyError)",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _with_gaps(entries: list[dict[str, Any]]) -> list[Any]:

@@ -54,15 +54,6 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # purposes, sources, fields
 MENTION = re.compile(MENTION_PATTERN)
 PAIR = ("mention_a", "mention_b")
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-# Known gaps, as data: (operation, status, code) whose response is not validated against the
-# document yet; each has a strict xfail test below that passes once it is fixed (then remove
-# the entry). Nothing else is excused, and a rejected request must still write nothing.
-KNOWN_GAPS = {
-    ("POST /api/v1/deliveries/{source}", 400, "http_error"): (
-        "malformed multipart body: Starlette's 400 passes through errors.py as code "
-        "http_error with its English detail, and 400 is not in the route's responses"
-    ),
-}
 QUICK_EXAMPLES = 10
 SLOW_EXAMPLES = 60
 
@@ -250,8 +241,6 @@ def _check_case(api: Api, run: Run, case: Any) -> None:
         assert body["code"] and body["message"] and body["message_en"], body
         assert status != 422 or body["code"] == "validation_error", body
         assert after == before, f"{case.operation.label}: {status} ({body['code']}) but it wrote"
-        if (case.operation.label, status, body["code"]) in KNOWN_GAPS:
-            return
     elif case.method.upper() not in SAFE and after != before:
         run.writes += 1
     case.validate_response(response, headers=headers)
@@ -326,7 +315,6 @@ def test_api_conforms_with_more_examples(api: Api) -> None:
     _assert_sound(_run(api, SLOW_EXAMPLES, derandomize=False))
 
 
-@pytest.mark.xfail(strict=True, reason=next(iter(KNOWN_GAPS.values())))
 def test_a_malformed_multipart_delivery_is_a_documented_error(api: Api) -> None:
     with TestClient(api.app) as client:
         document = client.get("/api/openapi.json").json()

@@ -44,6 +44,7 @@ _ENGLISH = {
     "purpose_not_optional": "this purpose is not consent-based",
     "purpose_not_proactive": "objection does not apply to this purpose here",
     "validation_error": "malformed request: see the details",
+    "bad_request": "malformed request: unreadable body (form or attached file)",
     "method_not_allowed": "method not allowed on this route",
     "rate_limited": "too many requests: wait a few seconds",
     "internal_error": "unexpected error: it has been logged",
@@ -143,14 +144,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "authentication_required"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            400: "bad_request",
+            401: "authentication_required",
+            404: "not_found",
+            405: "method_not_allowed",
+        }.get(exc.status_code, "http_error")
         message = {
+            400: "requête mal formée : corps illisible (formulaire ou fichier joint)",
+            401: "connexion requise",
             404: "cette page n'existe pas",
             405: "méthode non permise sur cette adresse",
-            401: "connexion requise",
-        }.get(exc.status_code, str(exc.detail))
+        }.get(exc.status_code, "requête refusée")
         if _is_api(request):
             response = _json(code, message, exc.status_code)
         else:

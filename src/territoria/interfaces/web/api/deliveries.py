@@ -29,6 +29,7 @@ router = APIRouter(tags=["livraisons"])
 MAX_BYTES = 512 * 1024 * 1024
 SOURCE = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Source livrée")]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ApiError, "description": "Corps de requête illisible"},
     401: {"model": ApiError, "description": "Clé d'API requise"},
     403: {"model": ApiError, "description": "Source non confiée à cet opérateur"},
     413: {"model": ApiError, "description": "Fichier trop volumineux"},

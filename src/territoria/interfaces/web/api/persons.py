@@ -37,6 +37,7 @@ Purpose = Annotated[
     str, Query(pattern=PURPOSE_PATTERN, description="Finalité du registre sous laquelle on agit")
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ApiError, "description": "Demande refusée (règle métier, voir le code)"},
     401: {"model": ApiError, "description": "Authentification requise"},
     403: {"model": ApiError, "description": "Refusé par la politique (règle dans details)"},
     404: {"model": ApiError, "description": "Introuvable dans le périmètre de la finalité"},

@@ -167,14 +167,31 @@ def loads_out(records: list[LoadRecord]) -> list[LoadOut]:
     ]
 
 
+def load_sources(state: WebState, actor: str) -> set[str]:
+    """Sources whose loads (dates, row counts) the agent may see: those its purposes read, and
+    those without personal data. A delivery to another service's source (the CCAS's aid
+    files) tells how many residents it concerns: that is not everyone's business."""
+    policy = state.gov.policy
+    readable = {
+        source
+        for role in policy.roles_of(actor)
+        for grant in role.grants
+        if (purpose := policy.purposes.get(grant.purpose))
+        for source in purpose.sources
+    }
+    return readable | {c.id for c in state.gov.catalog if not c.fields_of(*_PERSONAL)}
+
+
 def list_sources(state: WebState, actor: str) -> list[SourceOut]:
-    """Every contract with its last load, and whether the agent may open its quarantine."""
+    """Every contract, its last load if the agent may see it, and whether the agent may open
+    its quarantine."""
     gov, out = state.gov, []
+    visible = load_sources(state, actor)
     with state.lock:
         for contract in gov.catalog:
             personal = bool(contract.fields_of(*_PERSONAL))
             owner = gov.policy.services.get(contract.owner_service)
-            last = loads_out(state.store.loads(contract.id, 1))
+            last = loads_out(state.store.loads(contract.id, 1)) if contract.id in visible else []
             out.append(
                 SourceOut(
                     id=contract.id,
@@ -234,10 +251,21 @@ def loads(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LoadsOut:
     state = web_state(request)
+    visible = load_sources(state, principal.actor)
     with state.lock:
         if source is not None:
             state.gov.catalog.get(source)  # an unknown source is a 404, not an empty list
-        records = state.store.loads(source, limit)
+            if source not in visible:
+                raise GovernanceError(
+                    "refusé : aucune de vos finalités ne lit cette source (refus par défaut)",
+                    code="access_denied",
+                    details={"rule": "deny:source_not_in_purpose"},
+                )
+            records = state.store.loads(source, limit)
+        else:
+            wanted = sorted(visible)
+            records = [r for s in wanted for r in state.store.loads(s, limit)]
+            records = sorted(records, key=lambda r: r.started_at, reverse=True)[:limit]
     return LoadsOut(loads=loads_out(records))
 
 

@@ -35,6 +35,7 @@ from territoria.interfaces.web.api.steward import (
     SOURCE_PATTERN,
     distinct_mentions,
     list_sources,
+    load_sources,
     loads_out,
     pair_explanation,
     quarantine_of,
@@ -114,8 +115,13 @@ def _guarded(
 def sources_page(request: Request, principal: AgentPrincipal) -> Response:
     state = web_state(request)
     sources = list_sources(state, principal.actor)
+    visible = load_sources(state, principal.actor)
     with state.lock:
-        loads = {s.id: loads_out(state.store.loads(s.id, LOADS_PER_SOURCE)) for s in sources}
+        loads = {
+            s.id: loads_out(state.store.loads(s.id, LOADS_PER_SOURCE))
+            for s in sources
+            if s.id in visible
+        }
     return render(
         request,
         "console/admin_sources.html",

@@ -38,7 +38,7 @@ from territoria.interfaces.web.api.me import (
 )
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
 from territoria.interfaces.web.meta import governed
-from territoria.interfaces.web.principals import ResidentPrincipal, web_state
+from territoria.interfaces.web.principals import Principal, ResidentPrincipal, web_state
 from territoria.interfaces.web.security import check_csrf
 from territoria.interfaces.web.state import WebState
 from territoria.interfaces.web.templates import render
@@ -268,11 +268,15 @@ def _rectifiable(state: WebState) -> list[dict[str, Any]]:
 
 
 def _rights_page(
-    request: Request, form: dict[str, str], error: str | None = None, status: int = 200
+    request: Request,
+    principal: Principal,
+    form: dict[str, str],
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     state = web_state(request)
     requests = []
-    for item in reversed(my_rectifications(state, str(request.session["principal"]["actor"]))):
+    for item in reversed(my_rectifications(state, principal.actor)):
         contract = state.gov.contracts.get(item.source)
         service = state.gov.policy.services.get(item.owner_service)
         spec = (
@@ -307,7 +311,7 @@ def rights(
     source: Annotated[str | None, Query(pattern=PURPOSE_PATTERN)] = None,
     record: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
-    return _rights_page(request, {"source": source or "", "record_id": record or ""})
+    return _rights_page(request, principal, {"source": source or "", "record_id": record or ""})
 
 
 @router.get("/portail/droits/export.json", openapi_extra=_meta("rights_export"))
@@ -351,18 +355,20 @@ def post_rectification(
     missing = [k for k in ("source", "field", "record_id", "value") if not form[k]]
     if missing:
         text = "Indiquez la donnée à corriger, le numéro de la fiche et la valeur exacte."
-        return _rights_page(request, form, text, 422)
+        return _rights_page(request, principal, form, text, 422)
     try:
         body = RectificationIn.model_validate(form)
     except ValueError:
-        return _rights_page(request, form, "Saisie invalide : vérifiez chaque champ.", 422)
+        return _rights_page(
+            request, principal, form, "Saisie invalide : vérifiez chaque champ.", 422
+        )
     state = web_state(request)
     try:
         filed = rectify(state, principal.actor, body)
     except GovernanceError as exc:
         if exc.code not in _FORM_ERRORS:
             raise
-        return _rights_page(request, form, str(exc.message), 400)
+        return _rights_page(request, principal, form, str(exc.message), 400)
     service = state.gov.policy.services.get(filed.owner_service)
     service_name = service.name if service else filed.owner_service
     _flash(
