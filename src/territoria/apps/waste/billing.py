@@ -32,7 +32,7 @@ from territoria.apps.waste.grids import TEOMI_MAX_SHARE, TEOMI_MIN_SHARE, Prorat
 from territoria.apps.waste.inputs import EMPTY_PAYERS, PAYERS, register
 from territoria.apps.waste.money import euros
 from territoria.apps.waste.periods import Period, parse_period
-from territoria.apps.waste.sql import fetch_dicts, fetch_row, install_macros, run_script
+from territoria.apps.waste.sql import connect, fetch_dicts, fetch_row, run_script
 
 FIXED_KINDS = ("part_fixe", "abonnement", "forfait_foyer", "sans_bac", "teom")
 VARIABLE_KINDS = ("levees", "poids", "ouvertures")
@@ -217,8 +217,7 @@ def run_billing(
     grid.check_period(period, check_validity=check_validity)
     windows = _windows(grid, period)
     policy = proration or grid.proration
-    con = duckdb.connect()
-    install_macros(con)
+    con = connect()
     rules = rules or EventRules()
     pipeline = EventPipeline(con, rules)
     pipeline.load_allocations(allocations, suspensions)
@@ -403,11 +402,13 @@ SELECT l.lift_id, l.ts AS lifted_at, l.truck_id, l.w AS weight_kg, l.bin_id, l.v
             WHEN l.rank <= f.inc_eff THEN 'incluse'
             ELSE 'facturée' END AS status
 FROM (
-    SELECT *, row_number() OVER (PARTITION BY CASE WHEN service = 'badge' THEN payer ELSE contract END
-                                 ORDER BY ts, lift_id) AS rank
-    FROM lifts WHERE payer = $1
+    SELECT m.*, c.payer, c.service, c.bin_id, c.volume_l,
+           row_number() OVER (PARTITION BY CASE WHEN c.service = 'badge' THEN -1 ELSE m.cid END
+                              ORDER BY m.ts, m.lift_id) AS rank
+    FROM matched m JOIN contracts c USING (cid)
+    WHERE c.payer = $1
 ) l
-LEFT JOIN bf f ON f.contract = l.contract
+LEFT JOIN bf f ON f.cid = l.cid
 LEFT JOIN op o ON o.payer = l.payer
 ORDER BY l.ts, l.lift_id
 """

@@ -19,12 +19,12 @@ SELECT payer, any_value(category) AS category, any_value(household_size) AS hous
 FROM in_payers GROUP BY payer;
 
 CREATE OR REPLACE TEMP TABLE contract_events AS
-SELECT contract, count(*) AS counted, sum(coalesce(w, 0)) AS kg,
+SELECT cid, count(*) AS counted, sum(coalesce(w, 0)) AS kg,
        count(*) FILTER (WHERE w IS NULL) AS unweighed
-FROM lifts GROUP BY contract;
+FROM matched WHERE cid IS NOT NULL GROUP BY cid;
 
 CREATE OR REPLACE TEMP TABLE contract_alloc AS
-SELECT contract, payer, service, bin_id, volume_l,
+SELECT cid, contract, payer, service, bin_id, volume_l,
        string_agg(allocation_id, ', ' ORDER BY start_date) AS allocations,
        sum(clip_days(start_date, end_date, $flo, $fhi)) AS f_days,
        sum(clip_months(start_date, end_date, $flo, $fhi)) AS f_months,
@@ -32,7 +32,7 @@ SELECT contract, payer, service, bin_id, volume_l,
        sum(clip_months(start_date, end_date, $clo, $chi)) AS c_months
 FROM alloc
 WHERE start_date < $hhi AND (end_date IS NULL OR end_date > $hlo)
-GROUP BY contract, payer, service, bin_id, volume_l;
+GROUP BY cid, contract, payer, service, bin_id, volume_l;
 
 CREATE OR REPLACE TEMP TABLE facts AS
 SELECT c.*,
@@ -47,7 +47,7 @@ SELECT c.*,
        g.basis, g.per_kg, g.per_kg_label, g.included_kg, g.opening_cents,
        b.annual_cents, b.share_cents, b.included, b.extra_cents, b.minimum, b.rate_label
 FROM contract_alloc c
-LEFT JOIN contract_events e USING (contract)
+LEFT JOIN contract_events e USING (cid)
 LEFT JOIN payers p USING (payer)
 LEFT JOIN g_cat g ON g.category = coalesce(p.category, $default_category)
 LEFT JOIN g_bins b ON b.category = g.category AND b.volume_l = c.volume_l AND c.service = 'bac'

@@ -128,12 +128,7 @@ def evidence(run: BillingRun, lift_id: str) -> Evidence:
     base = Evidence(lift_id=lift_id, found=False, period=run.period.label, grid_id=run.grid.id)
     rows = fetch_dicts(run.con, _RAW_SQL, [lift_id])
     if not rows:
-        return base.model_copy(
-            update={
-                "billing": f"levée absente des événements comptés pour {run.period.title} "
-                "(hors de la fenêtre de comptage de cette facturation)"
-            }
-        )
+        return base.model_copy(update={"billing": "levée absente des données transmises"})
     raw = rows[0]
     anomalies = fetch_dicts(
         run.con,
@@ -204,6 +199,12 @@ def _billing(
         return 0, "non facturée : " + "; ".join(str(a["detail"]) for a in anomalies)
     detail = fetch_dicts(run.con, _DETAIL_SQL, [lift_id])
     if not detail:
+        window = run.windows.count
+        if window is None or raw["ts"] is None or not window[0] <= raw["ts"].date() < window[1]:
+            return 0, (
+                f"hors de la fenêtre de comptage de la facturation de {run.period.title} : "
+                "à examiner sur la facture qui compte cette date"
+            )
         return 0, "non facturée"
     row = detail[0]
     value = _marginal_value(run, row, raw["w"])
@@ -223,7 +224,7 @@ def _marginal_value(run: BillingRun, row: dict[str, Any], weight: Decimal | None
     if row["service"] == "badge":
         o = fetch_dicts(run.con, "SELECT * FROM op WHERE payer = ?", [row["payer"]])[0]
         return _extra(o["openings"], o["inc_eff"], 0, o["opening_cents"])
-    f = fetch_dicts(run.con, "SELECT * FROM bf WHERE contract = ?", [row["contract"]])[0]
+    f = fetch_dicts(run.con, "SELECT * FROM bf WHERE cid = ?", [row["cid"]])[0]
     value = _extra(f["counted"], f["inc_eff"], f["min_eff"], f["extra_cents"] or 0)
     if f["per_kg"] is not None and weight:
         before = max(Decimal(f["kg"]) - Decimal(f["kg_inc"]), Decimal(0))
@@ -244,21 +245,23 @@ def _kg_cents(kg: Decimal, per_kg: Decimal) -> int:
 
 
 _RAW_SQL = """
-SELECT lift_id, truck_id, ts, tag, w, status, place, latitude, longitude FROM ev WHERE lift_id = ?
+SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w, read_status AS status,
+       place, latitude, longitude
+FROM in_lifts WHERE lift_id = ?
 """
 _ATTRIBUTION_SQL = """
 SELECT a.allocation_id, a.bin_id, a.volume_l, a.payer, a.start_date, a.end_date
-FROM ev e JOIN alloc a
+FROM (SELECT rfid_tag AS tag, lifted_at AS ts FROM in_lifts WHERE lift_id = ?) e JOIN alloc a
   ON a.tag = e.tag AND a.start_date <= CAST(e.ts AS DATE)
  AND (a.end_date IS NULL OR CAST(e.ts AS DATE) < a.end_date)
-WHERE e.lift_id = ?
 """
 _DETAIL_SQL = """
-SELECT l.payer, l.contract, l.service, coalesce(x.waives_variable, false) AS waives_variable
-FROM lifts l
-LEFT JOIN pf p USING (payer)
+SELECT c.payer, m.cid, c.service, coalesce(x.waives_variable, false) AS waives_variable
+FROM matched m
+JOIN contracts c USING (cid)
+LEFT JOIN pf p ON p.payer = c.payer
 LEFT JOIN g_exempt x ON x.code = p.exemption
-WHERE l.lift_id = ?
+WHERE m.lift_id = ?
 """
 
 

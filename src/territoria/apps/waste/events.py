@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from territoria.apps.waste.inputs import ALLOCATIONS, LIFTS, SUSPENSIONS, register
-from territoria.apps.waste.sql import run_script
+from territoria.apps.waste.sql import connect, run_script
 
 REASONS: dict[str, str] = {
     "illisible": "puce illisible : la levée ne peut être rattachée à aucun bac",
@@ -180,97 +180,108 @@ FROM alloc_seq
 WHERE next_start IS NOT NULL AND (end_date IS NULL OR end_date > next_start);
 
 CREATE OR REPLACE TEMP TABLE alloc AS
-SELECT allocation_id, bin_id, tag, volume_l, payer, start_date,
-       CASE WHEN next_start IS NOT NULL AND (end_date IS NULL OR end_date > next_start)
-            THEN next_start ELSE end_date END AS end_date,
-       end_reason, housing_type, service,
-       payer || '|' || service || '|' || bin_id || '|' || volume_l AS contract
-FROM alloc_seq
-WHERE next_start IS NULL OR start_date < next_start;
+SELECT *, CAST(dense_rank() OVER (ORDER BY contract) AS INTEGER) AS cid
+FROM (
+    SELECT allocation_id, bin_id, tag, volume_l, payer, start_date,
+           CASE WHEN next_start IS NOT NULL AND (end_date IS NULL OR end_date > next_start)
+                THEN next_start ELSE end_date END AS end_date,
+           end_reason, housing_type, service,
+           payer || '|' || service || '|' || bin_id || '|' || volume_l AS contract
+    FROM alloc_seq
+    WHERE next_start IS NULL OR start_date < next_start
+);
+
+CREATE OR REPLACE TEMP TABLE contracts AS
+SELECT DISTINCT cid, contract, payer, service, bin_id, volume_l FROM alloc;
 """
 
 _EV_SQL = """
-CREATE OR REPLACE TEMP TABLE ev AS
-SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w, read_status AS status,
-       place, latitude, longitude
-FROM in_lifts
-WHERE (lifted_at IS NULL AND $lo < $hi) OR (lifted_at >= $lo_margin AND lifted_at < $hi);
-
 CREATE OR REPLACE TEMP TABLE ev_ok AS
 SELECT lift_id, truck_id, ts, tag, w,
        ts - lag(ts) OVER w AS gap,
        lag(lift_id) OVER w AS prev_id
-FROM ev
-WHERE status = 'ok' AND tag IS NOT NULL AND tag <> '' AND ts IS NOT NULL
+FROM (
+    SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w
+    FROM in_lifts
+    WHERE read_status = 'ok' AND rfid_tag IS NOT NULL AND rfid_tag <> ''
+      AND lifted_at >= $lo_margin AND lifted_at < $hi
+)
 WINDOW w AS (PARTITION BY {partition} ORDER BY ts, lift_id);
 """
 
-_LIFTS_SQL = """
-CREATE OR REPLACE TEMP TABLE lifts AS
-SELECT e.lift_id, e.truck_id, e.ts, e.tag, e.w, a.allocation_id, a.payer, a.contract,
-       a.volume_l, a.service, a.bin_id
-FROM ev_ok e
-JOIN alloc a
+_ON_DATE = """
   ON a.tag = e.tag AND a.start_date <= CAST(e.ts AS DATE)
  AND (a.end_date IS NULL OR CAST(e.ts AS DATE) < a.end_date)
+"""
+
+_LIFTS_SQL = (
+    """
+CREATE OR REPLACE TEMP TABLE matched AS
+SELECT e.lift_id, e.truck_id, e.ts, e.tag, e.w, a.cid
+FROM ev_ok e
+LEFT JOIN alloc a"""
+    + _ON_DATE
+    + """
 WHERE e.ts >= $lo AND (e.gap IS NULL OR e.gap >= to_minutes($minutes))
   AND e.lift_id NOT IN (SELECT lift_id FROM excluded);
 
-CREATE OR REPLACE TEMP TABLE dup AS
-SELECT lift_id, ts, tag, prev_id, gap FROM ev_ok
-WHERE ts >= $lo AND gap IS NOT NULL AND gap < to_minutes($minutes);
-"""
+CREATE OR REPLACE TEMP VIEW lifts AS
+SELECT m.lift_id, m.truck_id, m.ts, m.tag, m.w, m.cid, c.payer, c.contract, c.service,
+       c.bin_id, c.volume_l
+FROM matched m JOIN contracts c USING (cid);
 
-_LIFT_ANOMALIES_SQL = """
+CREATE OR REPLACE TEMP TABLE dup AS
+SELECT e.lift_id, e.ts, e.tag, e.prev_id, e.gap, a.payer
+FROM ev_ok e
+LEFT JOIN alloc a"""
+    + _ON_DATE
+    + """
+WHERE e.ts >= $lo AND e.gap IS NOT NULL AND e.gap < to_minutes($minutes);
+"""
+)
+
+_LIFT_ANOMALIES_SQL = (
+    """
 INSERT INTO anomalies
-SELECT 'levee', lift_id, NULL, ts,
-       CASE WHEN ts IS NULL THEN 'horodatage_invalide'
-            WHEN status = 'illisible' OR status = 'ok' THEN 'illisible'
-            WHEN status = 'inconnue' THEN 'puce_inconnue'
-            WHEN status = 'doublon' THEN 'doublon_signale'
+SELECT 'levee', lift_id, NULL, lifted_at,
+       CASE WHEN lifted_at IS NULL THEN 'horodatage_invalide'
+            WHEN read_status = 'inconnue' THEN 'puce_inconnue'
+            WHEN read_status = 'doublon' THEN 'doublon_signale'
             ELSE 'illisible' END,
-       CASE WHEN ts IS NULL THEN 'horodatage illisible'
-            WHEN status = 'doublon' THEN 'double lecture signalée par la benne ' || truck_id
-            WHEN status = 'inconnue' THEN 'puce ' || coalesce(tag, '?')
+       CASE WHEN lifted_at IS NULL THEN 'horodatage illisible'
+            WHEN read_status = 'doublon' THEN 'double lecture signalée par la benne ' || truck_id
+            WHEN read_status = 'inconnue' THEN 'puce ' || coalesce(rfid_tag, '?')
                  || ' inconnue de la benne ' || truck_id
             ELSE 'puce illisible (benne ' || truck_id || ')' END
-FROM ev
-WHERE (ts IS NULL OR ts >= $lo)
-  AND (status <> 'ok' OR tag IS NULL OR tag = '' OR ts IS NULL);
+FROM in_lifts
+WHERE ((lifted_at IS NULL AND $lo < $hi) OR (lifted_at >= $lo AND lifted_at < $hi))
+  AND (lifted_at IS NULL OR read_status IS DISTINCT FROM 'ok' OR rfid_tag IS NULL
+       OR rfid_tag = '');
 
 INSERT INTO anomalies
-SELECT 'levee', d.lift_id, NULL, d.ts, 'doublon',
-       'même puce relue ' || CAST(CAST(epoch(d.gap) AS BIGINT) AS VARCHAR)
-       || ' s après la levée ' || d.prev_id || ' : non facturée'
-FROM dup d;
+SELECT 'levee', lift_id, payer, ts, 'doublon',
+       'même puce relue ' || CAST(CAST(epoch(gap) AS BIGINT) AS VARCHAR)
+       || ' s après la levée ' || prev_id || ' : non facturée'
+FROM dup;
 
 INSERT INTO anomalies
-SELECT 'levee', x.lift_id, NULL, e.ts, 'levee_annulee', x.reason
+SELECT 'levee', x.lift_id, a.payer, e.ts, 'levee_annulee', x.reason
 FROM excluded x JOIN ev_ok e USING (lift_id)
+LEFT JOIN alloc a"""
+    + _ON_DATE
+    + """
 WHERE e.ts >= $lo;
 
 INSERT INTO anomalies
-SELECT 'levee', e.lift_id, NULL, e.ts,
-       CASE WHEN EXISTS (SELECT 1 FROM alloc a WHERE a.tag = e.tag)
-            THEN 'puce_hors_dotation' ELSE 'puce_inconnue' END,
-       CASE WHEN EXISTS (SELECT 1 FROM alloc a WHERE a.tag = e.tag)
-            THEN 'puce ' || e.tag || ' sans dotation valide le ' || strftime(e.ts, '%d/%m/%Y')
-            ELSE 'puce ' || e.tag || ' absente du registre des dotations' END
-FROM ev_ok e ANTI JOIN lifts l USING (lift_id)
-WHERE e.ts >= $lo AND (e.gap IS NULL OR e.gap >= to_minutes($minutes))
-  AND e.lift_id NOT IN (SELECT lift_id FROM excluded);
-
-UPDATE anomalies SET payer = m.payer
-FROM (
-    SELECT e.lift_id, a.payer
-    FROM ev_ok e
-    JOIN alloc a
-      ON a.tag = e.tag AND a.start_date <= CAST(e.ts AS DATE)
-     AND (a.end_date IS NULL OR CAST(e.ts AS DATE) < a.end_date)
-    WHERE e.lift_id IN (SELECT ref FROM anomalies WHERE level = 'levee')
-) m
-WHERE anomalies.level = 'levee' AND anomalies.ref = m.lift_id;
+SELECT 'levee', m.lift_id, NULL, m.ts,
+       CASE WHEN k.tag IS NOT NULL THEN 'puce_hors_dotation' ELSE 'puce_inconnue' END,
+       CASE WHEN k.tag IS NOT NULL
+            THEN 'puce ' || m.tag || ' sans dotation valide le ' || strftime(m.ts, '%d/%m/%Y')
+            ELSE 'puce ' || m.tag || ' absente du registre des dotations' END
+FROM matched m LEFT JOIN (SELECT DISTINCT tag FROM alloc) k ON k.tag = m.tag
+WHERE m.cid IS NULL;
 """
+)
 
 
 def _excluded_table(excluded: dict[str, str]) -> pa.Table:
@@ -293,14 +304,14 @@ def clean_events(
     excluded: dict[str, str] | None = None,
 ) -> CleanedEvents:
     """The lifts of ``[start, end)`` attributed to their allocation, and the anomalies."""
-    con = duckdb.connect()
+    con = connect()
     try:
         pipeline = EventPipeline(con, rules or EventRules())
         pipeline.load_allocations(allocations, suspensions)
         pipeline.load_lifts(lifts, start, end, excluded)
         billable = con.sql(
             "SELECT lift_id, truck_id, ts AS lifted_at, tag AS rfid_tag, w AS weight_kg, "
-            "allocation_id, bin_id, volume_l, service, payer FROM lifts ORDER BY ts, lift_id"
+            "bin_id, volume_l, service, payer FROM lifts ORDER BY ts, lift_id"
         ).to_arrow_table()
         anomalies = con.sql(
             "SELECT * FROM anomalies ORDER BY level, occurred_at NULLS FIRST, ref"

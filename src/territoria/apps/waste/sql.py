@@ -50,6 +50,20 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
     run_script(con, MACROS, {})
 
 
+def connect() -> duckdb.DuckDBPyConnection:
+    """The engine's own in-memory DuckDB, with its macros.
+
+    Its temporary tables are scratch space: no automatic checkpoint (it would compress every
+    table after each statement) and no insertion order to keep (every read orders its rows).
+    """
+    con = duckdb.connect()
+    con.execute("SET checkpoint_threshold = '1TB'")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
+    install_macros(con)
+    return con
+
+
 def fetch_dicts(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
 ) -> list[dict[str, Any]]:
