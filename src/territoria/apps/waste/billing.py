@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
@@ -32,7 +31,7 @@ from territoria.apps.waste.grids import TEOMI_MAX_SHARE, TEOMI_MIN_SHARE, Prorat
 from territoria.apps.waste.inputs import EMPTY_PAYERS, PAYERS, register
 from territoria.apps.waste.money import euros
 from territoria.apps.waste.periods import Period, parse_period
-from territoria.apps.waste.sql import connect, fetch_dicts, fetch_row, run_script
+from territoria.apps.waste.sql import Connection, connect, fetch_dicts, fetch_row, run_script
 
 FIXED_KINDS = ("part_fixe", "abonnement", "forfait_foyer", "sans_bac", "teom")
 VARIABLE_KINDS = ("levees", "poids", "ouvertures")
@@ -239,7 +238,7 @@ class BillingRun:
 
     grid: TariffGrid
     period: Period
-    con: duckdb.DuckDBPyConnection
+    con: Connection
     windows: _Windows
     proration: Proration
     rules: EventRules

@@ -25,11 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-import duckdb
 import pyarrow as pa
 
 from territoria.apps.waste.inputs import ALLOCATIONS, LIFTS, SUSPENSIONS, register
-from territoria.apps.waste.sql import connect, run_script
+from territoria.apps.waste.sql import Connection, connect, run_script
 
 REASONS: dict[str, str] = {
     "illisible": "puce illisible : la levée ne peut être rattachée à aucun bac",
@@ -71,7 +70,7 @@ class CleanedEvents:
 class EventPipeline:
     """Builds ``alloc``, ``ev_ok`` (deduplicated reads), ``lifts`` and ``anomalies`` tables."""
 
-    con: duckdb.DuckDBPyConnection
+    con: Connection
     rules: EventRules = field(default_factory=EventRules)
 
     def load_allocations(self, allocations: pa.Table, suspensions: pa.Table | None) -> None:

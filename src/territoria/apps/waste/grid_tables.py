@@ -6,12 +6,12 @@ annual amount is rounded cumulatively so that the shares of a year add up to the
 
 from __future__ import annotations
 
-import duckdb
 import pyarrow as pa
 
 from territoria.apps.waste.grids import CategoryTariff, TariffGrid
 from territoria.apps.waste.money import period_share, price
 from territoria.apps.waste.periods import Period
+from territoria.apps.waste.sql import Connection
 
 
 def _volumes_label(volumes: tuple[int, ...]) -> str:
@@ -111,7 +111,7 @@ def exemptions_table(grid: TariffGrid) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_EXEMPTIONS_SCHEMA)
 
 
-def register_grid(con: duckdb.DuckDBPyConnection, grid: TariffGrid, period: Period) -> None:
+def register_grid(con: Connection, grid: TariffGrid, period: Period) -> None:
     """Register ``g_bins``, ``g_bands``, ``g_cat`` and ``g_exempt`` on the connection."""
     con.register("g_bins", bins_table(grid, period))
     con.register("g_bands", bands_table(grid, period))

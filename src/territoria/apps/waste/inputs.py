@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
+from territoria.apps.waste.sql import Connection
 from territoria.core.errors import TerritoriaError
 
 
@@ -106,7 +106,7 @@ def select_list(table: pa.Table, columns: Columns) -> str:
     return ", ".join(items)
 
 
-def register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table, columns: Columns) -> None:
+def register(con: Connection, name: str, table: pa.Table, columns: Columns) -> None:
     """Register an arrow table and a typed view ``name`` over it (zero copy)."""
     select = select_list(table, columns)
     con.register(f"{name}_arrow", table)

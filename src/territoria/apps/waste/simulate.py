@@ -19,7 +19,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
@@ -29,7 +28,7 @@ from territoria.apps.waste.grids import TariffGrid
 from territoria.apps.waste.inputs import EMPTY_PAYERS, LIFTS, PAYERS, register
 from territoria.apps.waste.money import euros
 from territoria.apps.waste.periods import Period, parse_period
-from territoria.apps.waste.sql import fetch_dicts, fetch_row
+from territoria.apps.waste.sql import connect, fetch_dicts, fetch_row
 from territoria.core.errors import TerritoriaError
 
 ADEME_SOURCE = (
@@ -115,7 +114,7 @@ def behave(lifts: pa.Table, assumptions: Assumptions) -> pa.Table:
     """Last period's lifts after the behavioural response (deterministic thinning)."""
     keep = float(1 + assumptions.lifts)
     factor = assumptions.weight_factor
-    con = duckdb.connect()
+    con = connect()
     try:
         register(con, "in_lifts", lifts, LIFTS)
         return con.sql(

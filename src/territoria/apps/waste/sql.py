@@ -1,4 +1,8 @@
-"""Running the engine's SQL scripts on its own in-memory DuckDB connection."""
+"""The engine's own in-memory DuckDB connection, and running its SQL scripts on it.
+
+This is the only module of the waste engine that imports DuckDB: the engine computes in memory
+on the arrow tables it is given (by the governed read) and never opens a store.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import re
 from typing import Any
 
 import duckdb
+
+Connection = duckdb.DuckDBPyConnection
 
 _PARAM = re.compile(r"\$([a-z_]+)")
 
@@ -37,7 +43,7 @@ CREATE OR REPLACE TEMP MACRO rdiv(n, d, mode) AS
 """
 
 
-def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, Any]) -> None:
+def run_script(con: Connection, script: str, params: dict[str, Any]) -> None:
     """Run each statement of ``script`` with the named parameters it uses."""
     for statement in script.split(";\n"):
         if not statement.strip():
@@ -46,11 +52,11 @@ def run_script(con: duckdb.DuckDBPyConnection, script: str, params: dict[str, An
         con.execute(statement, used or None)
 
 
-def install_macros(con: duckdb.DuckDBPyConnection) -> None:
+def install_macros(con: Connection) -> None:
     run_script(con, MACROS, {})
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+def connect() -> Connection:
     """The engine's own in-memory DuckDB, with its macros.
 
     Its temporary tables are scratch space: no automatic checkpoint (it would compress every
@@ -64,18 +70,14 @@ def connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def fetch_dicts(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
-) -> list[dict[str, Any]]:
+def fetch_dicts(con: Connection, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
     """Rows of a query as dicts (small results: one payer's lines or lifts)."""
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description or ()]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def fetch_row(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
-) -> tuple[Any, ...] | None:
+def fetch_row(con: Connection, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
     """The first row of a query (the whole result is fetched: the connection stays usable)."""
     rows = con.execute(sql, params).fetchall()
     return rows[0] if rows else None
