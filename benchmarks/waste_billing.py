@@ -14,6 +14,7 @@ explanation, bills, anomalies, and the summary; the bills are fetched as an arro
 
     python benchmarks/waste_billing.py            # 700,000 households, 20,000,000 events
     python benchmarks/waste_billing.py --quick    # 35,000 households, 1,000,000 events
+    python benchmarks/waste_billing.py --households 2000 --events 50000   # a smoke test
 """
 
 from __future__ import annotations
@@ -128,8 +129,11 @@ def billing(allocations: pa.Table, lifts: pa.Table) -> tuple[float, dict[str, ob
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="35 000 ménages, 1 000 000 levées")
+    parser.add_argument("--households", type=int, help="nombre de ménages (essais)")
+    parser.add_argument("--events", type=int, help="nombre de levées (essais)")
     args = parser.parse_args()
     households, events = (35_000, 1_000_000) if args.quick else (700_000, 20_000_000)
+    households, events = args.households or households, args.events or events
     print(f"Génération de {households} ménages et {events} levées (DuckDB)…")
     allocations, lifts = generate(households, events)
     print(f"  {allocations.num_rows} dotations, {lifts.num_rows} levées")

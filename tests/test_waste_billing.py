@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -404,3 +406,18 @@ def test_apps_never_read_a_store(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         for forbidden in ("territoria.backends", "territoria.identity", "territoria.governance"):
             assert forbidden not in text, (path.name, forbidden)
+
+
+@pytest.mark.slow
+def test_the_benchmark_ends_with_its_json_line() -> None:
+    script = Path(__file__).parents[1] / "benchmarks" / "waste_billing.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--households", "2000", "--events", "50000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    ).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert {"benchmark", "value", "unit", "target", "ratio"} <= set(result)
+    assert result["bills"] == 2000
