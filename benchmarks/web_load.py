@@ -154,9 +154,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(workspace: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    workspace: Path, port: int, log: Path, workers: int
+) -> Iterator[subprocess.Popen[bytes]]:
     """``territoria serve`` in its own process, until ``/sante`` answers; stopped on exit."""
     command = [sys.executable, "-m", "territoria", "serve", "-w", str(workspace)]
+    command += ["--workers", str(workers)]
     with log.open("wb") as out:
         proc = subprocess.Popen([*command, "--port", str(port)], stdout=out, stderr=out)
     try:
@@ -562,6 +565,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 000 habitants, 5 s par scénario")
     parser.add_argument("--population", type=int, help="habitants (10 000 ; 2 000 en --quick)")
     parser.add_argument("--clients", type=int, default=50, help="clients simultanés (50)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processus du serveur (territoria serve --workers ; défaut : un par cœur)",
+    )
     parser.add_argument("--duration", type=float, help="secondes mesurées par scénario (20 ; 5)")
     parser.add_argument("--warmup", type=float, help="secondes d'échauffement (3 ; 1)")
     parser.add_argument("--workspace", type=Path, help="espace de travail (créé s'il manque)")
@@ -586,7 +595,7 @@ def main() -> int:
         keys = prepare(plan.workspace, population)
         port = free_port()
         base = f"http://{HOST}:{port}"
-        with server(plan.workspace, port, folder / "serve.log") as proc:
+        with server(plan.workspace, port, folder / "serve.log", args.workers) as proc:
             print(f"« territoria serve » (processus {proc.pid}, {stack}) sur {base}/")
             clients, absent = plan_clients(base, plan, keys)
             results = []

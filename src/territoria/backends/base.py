@@ -197,6 +197,15 @@ class Store(ABC):
     ) -> pa.Table:
         """The raw records of a source whose ``key_field`` is one of ``keys`` (latest load wins)."""
 
+    def raw_rows(
+        self, source: str, key_field: str, keys: list[str], columns: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The records of ``keys`` as row dicts of ``columns`` (those the source has), by
+        record id, dates as ISO text: what a governed read shows. Stores may serve it from
+        a cache; the default goes through ``raw_records``."""
+        wanted = list(dict.fromkeys([key_field, *columns]))
+        return rows_by_key(self.raw_records(source, key_field, keys, wanted), key_field, columns)
+
     @abstractmethod
     def tables(self) -> TableDB:
         """The SQL session on the workspace's own tables (resident index, …)."""
@@ -214,3 +223,18 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def rows_by_key(table: pa.Table, key_field: str, columns: list[str]) -> dict[str, dict[str, Any]]:
+    """Rows of ``table`` by their ``key_field`` value, ``columns`` only, dates as ISO text."""
+    if key_field not in table.column_names:
+        return {}
+    present = set(table.column_names)
+    shown = table.select([c for c in columns if c in present])
+    for position, column in enumerate(shown.schema):
+        if pa.types.is_temporal(column.type):
+            shown = shown.set_column(
+                position, column.name, shown.column(position).cast(pa.string())
+            )
+    keys = table.column(key_field).cast(pa.string()).to_pylist()
+    return dict(zip(keys, shown.to_pylist(), strict=True))

@@ -84,6 +84,7 @@ class EmbeddedStore(Store):
         self._lookup_cache: dict[
             tuple[str, str], tuple[tuple[Path, ...], pa.Table, dict[str, int]]
         ] = {}
+        self._row_cache: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         for sub in ("raw", "quarantine", "staging"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         catalog = root / "catalog.sqlite"
@@ -290,14 +291,10 @@ class EmbeddedStore(Store):
         and rebuilt when a load is committed or superseded, so a 360° view costs a few
         dictionary lookups instead of a scan of every Parquet file.
         """
-        files = tuple(self._files("raw", source, None))
-        if not files or not keys:
+        found = self._index(source, key_field) if keys else None
+        if found is None:
             return pa.table({})
-        cached = self._lookup_cache.get((source, key_field))
-        if cached is None or cached[0] != files:
-            cached = (files, *_record_index(files, key_field))
-            self._lookup_cache[(source, key_field)] = cached
-        _, table, index = cached
+        table, index = found
         rows = sorted({index[k] for k in keys if k in index})
         if not rows:
             return table.schema.empty_table() if table.num_columns else pa.table({})
@@ -309,6 +306,43 @@ class EmbeddedStore(Store):
         )
         return table.select(wanted).take(pa.array(rows, pa.int64()))
 
+    def _index(self, source: str, key_field: str) -> tuple[pa.Table, dict[str, int]] | None:
+        """The source's in-memory index (Arrow table, key → row), rebuilt after a commit."""
+        files = tuple(self._files("raw", source, None))
+        if not files:
+            return None
+        cached = self._lookup_cache.get((source, key_field))
+        if cached is None or cached[0] != files:
+            cached = (files, *_record_index(files, key_field))
+            self._lookup_cache[(source, key_field)] = cached
+            self._row_cache.pop((source, key_field), None)
+        return cached[1], cached[2]
+
+    def raw_rows(
+        self, source: str, key_field: str, keys: list[str], columns: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """As ``Store.raw_rows``, from the in-memory index, each record converted to a row
+        dict once and kept (a 360° view then costs dictionary lookups, no Arrow call)."""
+        found = self._index(source, key_field) if keys else None
+        if found is None:
+            return {}
+        table, index = found
+        rows = self._row_cache.setdefault((source, key_field), {})
+        if len(rows) > _ROW_CACHE_LIMIT:
+            rows.clear()
+        present = set(table.column_names)
+        wanted = [c for c in columns if c in present]
+        out: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            position = index.get(key)
+            if position is None:
+                continue
+            row = rows.get(position)
+            if row is None:
+                row = rows[position] = table.slice(position, 1).to_pylist()[0]
+            out[key] = {c: row[c] for c in wanted}
+        return out
+
     def tables(self) -> TableDB:
         if self._tables is None:
             self._tables = SQLiteTables(self.root / "tables.sqlite")
@@ -319,6 +353,9 @@ class EmbeddedStore(Store):
             self._tables.close()
             self._tables = None
         self._db.close()
+
+
+_ROW_CACHE_LIMIT = 200_000  # rows kept as dicts per source before the cache starts over
 
 
 def _record_index(files: tuple[Path, ...], key_field: str) -> tuple[pa.Table, dict[str, int]]:

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import pyarrow as pa
-
 from territoria.backends import Store, TableDB, marks
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
@@ -242,9 +240,7 @@ class GovernedReader:
             key_field = contract.linkage.record_id or ""
             visible = list(decision.fields[source])
             ids = sorted(r for r in owners if (source, r) not in hidden)
-            columns = list(dict.fromkeys([key_field, *visible]))
-            table = self.store.raw_records(source, key_field, ids, columns)
-            rows = _rows(table, key_field, visible)
+            rows = self.store.raw_rows(source, key_field, ids, visible)
             out[source] = [
                 (person, row)
                 for record_id, row in sorted(rows.items())
@@ -337,21 +333,3 @@ class GovernedReader:
         allowed = self.population(purpose, req.actor)
         names = sorted({str(fn) for fn, person in rows if person in allowed})[: req.limit]
         return ReadResult(dec, "ok", {"query": req.query or "", "suggestions": names})
-
-
-def _rows(table: pa.Table, key_field: str, visible: list[str]) -> dict[str, dict[str, Any]]:
-    """Rows by record id, visible fields only, dates as ISO text (JSON-ready, vectorised)."""
-    if key_field not in table.column_names:
-        return {}
-    present = set(table.column_names)
-    shown = table.select([c for c in visible if c in present])
-    for position, column in enumerate(shown.schema):
-        if pa.types.is_temporal(column.type):
-            shown = shown.set_column(
-                position, column.name, shown.column(position).cast(pa.string())
-            )
-    rows = shown.to_pylist()
-    if key_field in visible:  # the usual case: the record id is itself shown
-        return {str(row[key_field]): row for row in rows}
-    keys = table.column(key_field).cast(pa.string()).to_pylist()
-    return dict(zip(keys, rows, strict=True))

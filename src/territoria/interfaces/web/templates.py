@@ -44,6 +44,7 @@ def _shown(value: Any) -> str:
 
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.auto_reload = False  # no stat of the template file on every page
     templates.env.filters["number"] = _number
     templates.env.filters["shown"] = _shown
     templates.env.globals["static_version"] = "1"
