@@ -65,8 +65,7 @@ def ungoverned(gov: Governance, person: str, fields: dict[str, tuple[str, ...]])
     for source in sorted({str(s) for s, _ in rows}):
         key = gov.contracts[source].linkage.record_id or ""
         ids = sorted({str(m).split("|")[1] for s, m in rows if s == source})
-        table = gov.store.raw_records(source, key, ids, [key, *fields[source]])
-        out[source] = table.to_pylist()
+        out[source] = list(gov.store.raw_rows(source, key, ids, list(fields[source])).values())
     return out
 
 
