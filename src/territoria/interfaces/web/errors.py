@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from territoria.core.errors import TerritoriaError
 
-__all__ = ["ApiError", "english", "install_error_handlers", "status_for"]
+__all__ = ["ApiError", "english", "error_responses", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("territoria.web")
 
@@ -76,6 +76,22 @@ _STATUS = {
     "delivery_too_large": 413,
     "internal_error": 500,
 }
+
+
+_DOCUMENTED = {
+    400: "Demande refusée (règle métier, voir le code)",
+    401: "Authentification requise (session ou clé d'API)",
+    403: "Refusé par la politique (règle dans details)",
+    404: "Introuvable",
+    422: "Requête mal formée",
+}
+
+
+def error_responses(**by_status: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: every error status with the ``ApiError`` body, the
+    usual descriptions replaced by ``s403="…"`` and the like."""
+    texts = {**_DOCUMENTED, **{int(k[1:]): v for k, v in by_status.items()}}
+    return {status: {"model": ApiError, "description": text} for status, text in texts.items()}
 
 
 def english(code: str) -> str:

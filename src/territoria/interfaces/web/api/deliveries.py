@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from territoria.core.errors import GovernanceError, TerritoriaError
 from territoria.governance import AuditEntry
 from territoria.ingest import ingest_file
-from territoria.interfaces.web.errors import ApiError
+from territoria.interfaces.web.errors import error_responses
 from territoria.interfaces.web.meta import governed
 from territoria.interfaces.web.principals import OperatorPrincipal, Principal, web_state
 from territoria.interfaces.web.state import WebState
@@ -28,13 +28,12 @@ __all__ = ["router"]
 router = APIRouter(tags=["livraisons"])
 MAX_BYTES = 512 * 1024 * 1024
 SOURCE = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Source livrée")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError, "description": "Corps de requête illisible"},
-    401: {"model": ApiError, "description": "Clé d'API requise"},
-    403: {"model": ApiError, "description": "Source non confiée à cet opérateur"},
-    413: {"model": ApiError, "description": "Fichier trop volumineux"},
-    422: {"model": ApiError, "description": "Requête mal formée"},
-}
+ERRORS = error_responses(
+    s400="Corps de requête illisible",
+    s401="Clé d'API requise",
+    s403="Source non confiée à cet opérateur",
+    s413="Fichier trop volumineux",
+)
 
 
 class DeliveryOut(BaseModel):

@@ -24,7 +24,7 @@ from territoria.governance import (
 )
 from territoria.governance.rights import receipt, rectifications_of
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN, FieldValue, guard_rows
-from territoria.interfaces.web.errors import ApiError
+from territoria.interfaces.web.errors import error_responses
 from territoria.interfaces.web.meta import governed
 from territoria.interfaces.web.principals import ResidentPrincipal, web_state
 from territoria.interfaces.web.state import WebState
@@ -50,13 +50,9 @@ __all__ = [
 
 RESIDENT_PURPOSE = "resident_access"
 router = APIRouter(prefix="/me", tags=["mon espace"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError, "description": "Demande refusée (code dans le corps)"},
-    401: {"model": ApiError, "description": "Authentification requise"},
-    403: {"model": ApiError, "description": "Réservé aux résidents, ou jeton CSRF absent"},
-    404: {"model": ApiError, "description": "Finalité ou fiche inconnue"},
-    422: {"model": ApiError, "description": "Requête mal formée"},
-}
+ERRORS = error_responses(
+    s403="Réservé aux résidents, ou jeton CSRF absent", s404="Finalité ou fiche inconnue"
+)
 PurposePath = Annotated[
     str, Path(pattern=PURPOSE_PATTERN, description="Finalité du registre visée par le choix")
 ]

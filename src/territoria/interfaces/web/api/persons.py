@@ -7,7 +7,7 @@ does not exist both answer the same 404.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -26,7 +26,7 @@ from territoria.interfaces.web.api.schemas import (
     decision_out,
     guard_rows,
 )
-from territoria.interfaces.web.errors import ApiError
+from territoria.interfaces.web.errors import error_responses
 from territoria.interfaces.web.meta import governed
 from territoria.interfaces.web.principals import AgentPrincipal, AnyPrincipal, web_state
 
@@ -36,13 +36,7 @@ router = APIRouter(tags=["personnes"])
 Purpose = Annotated[
     str, Query(pattern=PURPOSE_PATTERN, description="Finalité du registre sous laquelle on agit")
 ]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ApiError, "description": "Demande refusée (règle métier, voir le code)"},
-    401: {"model": ApiError, "description": "Authentification requise"},
-    403: {"model": ApiError, "description": "Refusé par la politique (règle dans details)"},
-    404: {"model": ApiError, "description": "Introuvable dans le périmètre de la finalité"},
-    422: {"model": ApiError, "description": "Requête mal formée"},
-}
+ERRORS = error_responses(s404="Introuvable dans le périmètre de la finalité")
 
 
 def governed_read(request: Request, read: ReadRequest) -> ReadResult:

@@ -32,7 +32,7 @@ from territoria.governance.steward import (
 from territoria.governance.synergies import DEFAULT_MIN_CELL
 from territoria.interfaces.web.api.persons import ERRORS
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
-from territoria.interfaces.web.errors import ApiError
+from territoria.interfaces.web.errors import error_responses
 from territoria.interfaces.web.meta import governed
 from territoria.interfaces.web.principals import AgentPrincipal, web_state
 from territoria.interfaces.web.state import WebState
@@ -80,10 +80,7 @@ Purpose = Annotated[
         "habilitation de l'agent qui ouvre cette vue)",
     ),
 ]
-PAIR_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    400: {"model": ApiError, "description": "Paire invalide (une fiche comparée à elle-même)"},
-}
+PAIR_ERRORS = error_responses(s400="Paire invalide (une fiche comparée à elle-même)")
 Mention = Annotated[
     str,
     Path(
