@@ -56,6 +56,8 @@ from territoria.apps.tariffs.openfisca_sim import (
     trace,
 )
 from territoria.apps.tariffs.parameters import default_assumptions, default_catalogue
+from territoria.apps.tariffs.scenario import household_from_mapping, load_scenario
+from territoria.apps.tariffs.sources import household_from_records
 from territoria.apps.tariffs.yamlio import ParameterFileError
 
 __all__ = [
@@ -93,8 +95,11 @@ __all__ = [
     "default_grids",
     "evaluation_groups",
     "explain_household",
+    "household_from_mapping",
+    "household_from_records",
     "load_grid",
     "load_grids",
+    "load_scenario",
     "non_take_up_worklist",
     "screen",
     "take_up_report",

@@ -23,11 +23,15 @@ from territoria.apps.tariffs.model import Household
 from territoria.apps.tariffs.openfisca_sim import Screening
 
 LineKind = Literal["droit", "tarif"]
-LineStatus = Literal["non_percu", "non_renseigne", "tranche_trop_haute"]
+LineStatus = Literal["non_percu", "non_renseigne", "tranche_trop_haute", "quotient_inconnu"]
 LINE_STATUS_LABELS = {
     "non_percu": "non perçu selon la source",
     "non_renseigne": "perception inconnue des sources : à vérifier avec le foyer",
     "tranche_trop_haute": "tranche appliquée plus chère que celle du quotient",
+    "quotient_inconnu": (
+        "tranche par défaut appliquée faute de quotient connu : une attestation de quotient "
+        "familial pourrait ouvrir une tranche plus basse"
+    ),
 }
 Channel = Literal["courrier", "telephone", "courriel", "visite", "accueil"]
 Outcome = Literal["joint", "pas_joignable", "refus", "demande_deposee", "droit_ouvert"]
@@ -155,7 +159,18 @@ def _entitlement_lines(
     return lines
 
 
-def _tariff_line(assignment: BandAssignment) -> WorklistLine | None:
+def _tariff_line(assignment: BandAssignment, unknown_quotient: bool) -> WorklistLine | None:
+    if (
+        unknown_quotient
+        and assignment.quotient is None
+        and assignment.current_band == assignment.band
+    ):
+        return WorklistLine(
+            kind="tarif", item=assignment.service, label=assignment.service_label,
+            famille=assignment.famille, member=assignment.member, monthly_amount=None,
+            status="quotient_inconnu",
+            how=f"{assignment.how} {LINE_STATUS_LABELS['quotient_inconnu'].capitalize()}.",
+        )  # fmt: skip
     if not assignment.monthly_saving or assignment.monthly_saving <= 0:
         return None
     return WorklistLine(
@@ -175,18 +190,21 @@ def non_take_up_worklist(
     grids: dict[str, Grid],
     *,
     include_unknown_receipts: bool = True,
+    include_unknown_quotients: bool = False,
     minimum_monthly: float = 0.0,
     assignments: Sequence[BandAssignment] | None = None,
 ) -> Worklist:
     """Households eligible for what they do not receive, ranked by the monthly amount forgone.
 
     ``include_unknown_receipts``: list entitlements no source says are received (marked « à
-    vérifier »); ``minimum_monthly``: leave out entries forgoing less (non-cash rights such
-    as the CSS keep an entry whatever the amount).
+    vérifier »); ``include_unknown_quotients``: list the service uses billed at the default
+    band because no quotient is known (no amount: the purpose « canteen_tariff_outreach »);
+    ``minimum_monthly``: leave out entries forgoing less (lines without an amount keep their
+    entry whatever the amount).
     """
     by_household: dict[str, list[WorklistLine]] = {}
     for assignment in assignments if assignments is not None else assign_bands(screening, grids):
-        line = _tariff_line(assignment)
+        line = _tariff_line(assignment, include_unknown_quotients)
         if line is not None:
             by_household.setdefault(assignment.household_key, []).append(line)
     candidates = []
