@@ -107,3 +107,19 @@ def test_evaluation_groups_are_reproducible(scenario: dict) -> None:  # type: ig
     assert set(evaluation_groups(worklist, 0.0, salt="x").values()) == {"contacter"}
     with pytest.raises(ValueError):
         evaluation_groups(worklist, 1.0, salt="x")
+
+
+def test_the_json_summary(scenario: dict) -> None:  # type: ignore[type-arg]
+    import json
+
+    from territoria.apps.tariffs import screening_summary
+
+    screening = scenario["screening"]
+    bands = assign_bands(screening, default_grids())
+    worklist = non_take_up_worklist(screening, default_grids(), assignments=bands)
+    summary = json.loads(json.dumps(screening_summary(screening, bands, worklist)))
+    assert summary["households"] == 4 and summary["households_unknown"] == 1
+    assert summary["households_listed"] == 3
+    assert summary["per_item"]["rsa"] == {"households": 2, "monthly_amount": 1276.82}
+    assert summary["monthly_forgone"] == round(sum(e.monthly_total for e in worklist.entries), 2)
+    assert summary["worklist"]["entries"][0]["household_key"] == "sans_revenus"

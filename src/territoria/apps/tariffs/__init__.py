@@ -56,6 +56,7 @@ from territoria.apps.tariffs.openfisca_sim import (
     trace,
 )
 from territoria.apps.tariffs.parameters import default_assumptions, default_catalogue
+from territoria.apps.tariffs.report import screening_summary
 from territoria.apps.tariffs.scenario import household_from_mapping, load_scenario
 from territoria.apps.tariffs.sources import household_from_records
 from territoria.apps.tariffs.yamlio import ParameterFileError
@@ -102,6 +103,7 @@ __all__ = [
     "load_scenario",
     "non_take_up_worklist",
     "screen",
+    "screening_summary",
     "take_up_report",
     "tax_benefit_system",
     "trace",

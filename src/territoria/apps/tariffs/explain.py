@@ -21,6 +21,7 @@ from territoria.apps.tariffs.model import (
     INCOME_LABELS,
     ROLE_LABELS,
     Household,
+    Income,
     Provenance,
 )
 from territoria.apps.tariffs.openfisca_sim import Screening, tax_benefit_system
@@ -139,7 +140,11 @@ def household_inputs(
 
 
 def _income_inputs(
-    used: list[InputUsed], who: str, role: str, incomes: object, assumptions: Assumptions
+    used: list[InputUsed],
+    who: str,
+    role: str,
+    incomes: list[Income] | None,
+    assumptions: Assumptions,
 ) -> list[str]:
     notes: list[str] = []
     if incomes is None:
@@ -147,7 +152,6 @@ def _income_inputs(
             return []
         used.append(InputUsed(name=f"revenus ({who})", value="inconnus"))
         return []
-    assert isinstance(incomes, list)
     for income in incomes:
         label = INCOME_LABELS[income.kind]
         text = f"{euros(income.monthly_net)} net par mois"

@@ -221,7 +221,7 @@ def screen(
     *,
     catalogue: Catalogue | None = None,
     assumptions: Assumptions | None = None,
-    chunk_size: int = 25_000,
+    chunk_size: int = 10_000,
 ) -> Screening:
     """Quotients and entitlements of every household for the reference month (see module).
 
@@ -244,7 +244,7 @@ def screen(
         timings["build"] += time.perf_counter() - start
         start = time.perf_counter()
         parts.append(compute(simulation, chunk_layout, catalogue, month))
-        del simulation
+        _release(simulation)
         timings["compute"] += time.perf_counter() - start
     layout = build_layout(households, month, assumptions)
     values = (
@@ -255,6 +255,14 @@ def screen(
     return Screening(
         month, households, layout, values, catalogue, assumptions, openfisca_versions(), timings
     )
+
+
+def _release(simulation: Any) -> None:
+    """Drop the simulation's arrays now: it is a cycle (populations ↔ holders) that only a
+    full garbage collection would free, and a full collection costs seconds here."""
+    for population in simulation.populations.values():
+        for holder in population._holders.values():
+            holder.delete_arrays()
 
 
 def compute(simulation: Any, layout: Layout, catalogue: Catalogue, month: date) -> dict[str, Any]:
