@@ -14,10 +14,20 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from territoria.apps.waste import Proration, evidence, get_grid, load_grid, run_billing, split_cents
+from territoria.apps.waste import (
+    EventRules,
+    Proration,
+    clean_events,
+    evidence,
+    get_grid,
+    load_grid,
+    run_billing,
+    split_cents,
+)
 from territoria.apps.waste.money import period_share
 from waste_fixtures import allocations, lifts
 
@@ -195,3 +205,52 @@ def test_apportionment_adds_up_to_the_cent(total: int, weights: list[Decimal]) -
     whole = sum(weights)
     for part, weight in zip(parts, weights, strict=True):
         assert abs(Decimal(part) - Decimal(total) * weight / whole) < 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["T1", "T2", "T3"]),
+            st.sampled_from(["BOM-1", "BOM-2"]),
+            st.integers(0, 2 * 3600 * 1000),  # milliseconds within two hours, across midnight
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 15),
+    st.booleans(),
+)
+def test_double_reads_follow_the_rule_exactly(
+    reads: list[tuple[str, str, int]], minutes: int, same_truck: bool
+) -> None:
+    """The engine's double reads are those of the plain rule: gap to the previous read."""
+    table = allocations(
+        [
+            {"allocation_id": f"D{t}", "bin_id": f"B{t}", "rfid_tag": t, "volume_l": 240,
+             "payer": f"P{t}", "start_date": date(2020, 1, 1)}
+            for t in ("T1", "T2", "T3")
+        ]
+    )  # fmt: skip
+    start = datetime(2024, 3, 5, 23, 0)
+    rows = [
+        {"lift_id": f"L{i:03d}", "truck_id": truck, "rfid_tag": tag,
+         "lifted_at": start + timedelta(milliseconds=ms)}
+        for i, (tag, truck, ms) in enumerate(reads)
+    ]  # fmt: skip
+    schema = lifts([]).schema.set(2, lifts([]).schema.field(2).with_type(pa.timestamp("ms")))
+    reads_table = pa.Table.from_pylist(
+        [{"read_status": "ok", "weight_kg": None, **r} for r in rows], schema=schema
+    )
+    cleaned = clean_events(
+        table, reads_table, date(2024, 1, 1), date(2025, 1, 1),
+        rules=EventRules(window_minutes=minutes, same_truck=same_truck),
+    )  # fmt: skip
+    expected = set()
+    last: dict[tuple[str, str], datetime] = {}
+    for row in sorted(rows, key=lambda r: (r["lifted_at"], r["lift_id"])):
+        key = (row["rfid_tag"], row["truck_id"] if same_truck else "")
+        previous = last.get(key)
+        if previous is None or row["lifted_at"] - previous >= timedelta(minutes=minutes):
+            expected.add(row["lift_id"])
+        last[key] = row["lifted_at"]
+    assert set(cleaned.billable.column("lift_id").to_pylist()) == expected

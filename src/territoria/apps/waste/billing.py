@@ -401,10 +401,10 @@ SELECT l.lift_id, l.ts AS lifted_at, l.truck_id, l.w AS weight_kg, l.bin_id, l.v
             WHEN l.rank <= f.inc_eff THEN 'incluse'
             ELSE 'facturée' END AS status
 FROM (
-    SELECT m.*, c.payer, c.service, c.bin_id, c.volume_l,
+    SELECT m.*, e.truck_id, c.payer, c.service, c.bin_id, c.volume_l,
            row_number() OVER (PARTITION BY CASE WHEN c.service = 'badge' THEN -1 ELSE m.cid END
                               ORDER BY m.ts, m.lift_id) AS rank
-    FROM matched m JOIN contracts c USING (cid)
+    FROM matched m JOIN contracts c USING (cid) JOIN ev e ON e.rowid = m.rid
     WHERE c.payer = $1
 ) l
 LEFT JOIN bf f ON f.cid = l.cid

@@ -109,9 +109,9 @@ def _openings(run: BillingRun, tags: list[str | None]) -> list[int]:
         counts = {
             str(tag): int(n)
             for tag, n in run.con.execute(
-                "SELECT tag, count(*) FROM ev_ok WHERE tag IN (SELECT tag FROM unit_tags) "
-                "AND (gap IS NULL OR gap >= to_minutes(?)) AND ts >= ? GROUP BY tag",
-                [run.rules.window_minutes, (run.windows.count or run.windows.fixed)[0]],
+                "SELECT tag, count(*) FROM ev WHERE tag IN (SELECT tag FROM unit_tags) "
+                "AND rowid NOT IN (SELECT rid FROM dupw) AND ts >= ? GROUP BY tag",
+                [(run.windows.count or run.windows.fixed)[0]],
             ).fetchall()
         }
     return [counts.get(t, 0) if t else 0 for t in tags]

@@ -68,7 +68,7 @@ class CleanedEvents:
 
 @dataclass
 class EventPipeline:
-    """Builds ``alloc``, ``ev_ok`` (deduplicated reads), ``lifts`` and ``anomalies`` tables."""
+    """Builds ``alloc``, ``ev`` (good reads), ``dup`` (double reads), ``matched`` and ``anomalies``."""
 
     con: Connection
     rules: EventRules = field(default_factory=EventRules)
@@ -137,15 +137,17 @@ class EventPipeline:
         register(self.con, "in_lifts", lifts, LIFTS)
         self.con.register("excluded", _excluded_table(excluded or {}))
         margin = timedelta(minutes=self.rules.window_minutes)
-        partition = "tag, truck_id" if self.rules.same_truck else "tag"
+        key = "hash(rfid_tag, truck_id)" if self.rules.same_truck else "hash(rfid_tag)"
+        check = "prev_truck = truck_id" if self.rules.same_truck else "true"
         params = {
             "lo": start,
             "hi": end,
             "lo_margin": datetime.combine(start, time()) - margin,
             "minutes": self.rules.window_minutes,
         }
-        run_script(self.con, _EV_SQL.format(partition=partition), params)
-        run_script(self.con, _LIFTS_SQL, params)
+        run_script(self.con, _EV_SQL.format(key=key, same_truck_check=check), params)
+        not_excluded = "e.lift_id NOT IN (SELECT lift_id FROM excluded)" if excluded else "true"
+        run_script(self.con, _LIFTS_SQL.format(not_excluded=not_excluded), params)
         run_script(self.con, _LIFT_ANOMALIES_SQL, params)
 
 
@@ -194,18 +196,48 @@ CREATE OR REPLACE TEMP TABLE contracts AS
 SELECT DISTINCT cid, contract, payer, service, bin_id, volume_l FROM alloc;
 """
 
+# Double reads. The key is a 64-bit hash of the tag (and truck), so that the work is on
+# integers; the previous read's tag and truck are compared too, so a hash collision can never
+# make two different bins' reads a double read. Only reads that share a bucket of twice the
+# window with another read of the same key (buckets at two offsets, one window apart) can be
+# double reads: any two reads less than a window apart fall in the same bucket of at least one
+# of the two grids. The window function (the exact rule: gap to the previous read of the key)
+# then runs on those few candidates only; a candidate's previous read, when it is less than a
+# window before, is itself a candidate.
 _EV_SQL = """
-CREATE OR REPLACE TEMP TABLE ev_ok AS
-SELECT lift_id, truck_id, ts, tag, w,
-       ts - lag(ts) OVER w AS gap,
-       lag(lift_id) OVER w AS prev_id
+CREATE OR REPLACE TEMP TABLE ev AS
+SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w, {key} AS k,
+       epoch_ms(lifted_at) // 1000 AS s
+FROM in_lifts
+WHERE read_status = 'ok' AND rfid_tag IS NOT NULL AND rfid_tag <> ''
+  AND lifted_at >= $lo_margin AND lifted_at < $hi;
+
+CREATE OR REPLACE TEMP TABLE hot AS
+SELECT k, s // (120 * $minutes) AS b, 0 AS g
+FROM ev GROUP BY k, s // (120 * $minutes) HAVING count(*) > 1
+UNION ALL
+SELECT k, (s + 60 * $minutes) // (120 * $minutes), 1
+FROM ev GROUP BY k, (s + 60 * $minutes) // (120 * $minutes) HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP TABLE dupw AS
+SELECT rid, lift_id, ts, tag, prev_id, gap
 FROM (
-    SELECT lift_id, truck_id, lifted_at AS ts, rfid_tag AS tag, weight_kg AS w
-    FROM in_lifts
-    WHERE read_status = 'ok' AND rfid_tag IS NOT NULL AND rfid_tag <> ''
-      AND lifted_at >= $lo_margin AND lifted_at < $hi
+    SELECT rid, lift_id, ts, tag, truck_id,
+           ts - lag(ts) OVER w AS gap,
+           lag(lift_id) OVER w AS prev_id,
+           lag(tag) OVER w AS prev_tag,
+           lag(truck_id) OVER w AS prev_truck
+    FROM (
+        SELECT e.rowid AS rid, e.lift_id, e.ts, e.tag, e.truck_id, e.k
+        FROM ev e
+        WHERE (e.k, e.s // (120 * $minutes)) IN (SELECT (k, b) FROM hot WHERE g = 0)
+           OR (e.k, (e.s + 60 * $minutes) // (120 * $minutes))
+              IN (SELECT (k, b) FROM hot WHERE g = 1)
+    )
+    WINDOW w AS (PARTITION BY k ORDER BY ts, lift_id)
 )
-WINDOW w AS (PARTITION BY {partition} ORDER BY ts, lift_id);
+WHERE ts >= $lo AND gap < to_minutes($minutes) AND prev_tag = tag
+  AND ({same_truck_check});
 """
 
 _ON_DATE = """
@@ -216,26 +248,26 @@ _ON_DATE = """
 _LIFTS_SQL = (
     """
 CREATE OR REPLACE TEMP TABLE matched AS
-SELECT e.lift_id, e.truck_id, e.ts, e.tag, e.w, a.cid
-FROM ev_ok e
+SELECT e.rowid AS rid, e.lift_id, e.ts, e.w, a.cid
+FROM ev e
 LEFT JOIN alloc a"""
     + _ON_DATE
     + """
-WHERE e.ts >= $lo AND (e.gap IS NULL OR e.gap >= to_minutes($minutes))
-  AND e.lift_id NOT IN (SELECT lift_id FROM excluded);
+WHERE e.ts >= $lo
+  AND e.rowid NOT IN (SELECT rid FROM dupw)
+  AND {not_excluded};
 
 CREATE OR REPLACE TEMP VIEW lifts AS
-SELECT m.lift_id, m.truck_id, m.ts, m.tag, m.w, m.cid, c.payer, c.contract, c.service,
+SELECT m.lift_id, e.truck_id, m.ts, e.tag, m.w, m.cid, c.payer, c.contract, c.service,
        c.bin_id, c.volume_l
-FROM matched m JOIN contracts c USING (cid);
+FROM matched m JOIN contracts c USING (cid) JOIN ev e ON e.rowid = m.rid;
 
 CREATE OR REPLACE TEMP TABLE dup AS
 SELECT e.lift_id, e.ts, e.tag, e.prev_id, e.gap, a.payer
-FROM ev_ok e
+FROM dupw e
 LEFT JOIN alloc a"""
     + _ON_DATE
-    + """
-WHERE e.ts >= $lo AND e.gap IS NOT NULL AND e.gap < to_minutes($minutes);
+    + """;
 """
 )
 
@@ -265,20 +297,21 @@ FROM dup;
 
 INSERT INTO anomalies
 SELECT 'levee', x.lift_id, a.payer, e.ts, 'levee_annulee', x.reason
-FROM excluded x JOIN ev_ok e USING (lift_id)
+FROM excluded x JOIN ev e USING (lift_id)
 LEFT JOIN alloc a"""
     + _ON_DATE
     + """
 WHERE e.ts >= $lo;
 
 INSERT INTO anomalies
-SELECT 'levee', m.lift_id, NULL, m.ts,
+SELECT 'levee', e.lift_id, NULL, e.ts,
        CASE WHEN k.tag IS NOT NULL THEN 'puce_hors_dotation' ELSE 'puce_inconnue' END,
        CASE WHEN k.tag IS NOT NULL
-            THEN 'puce ' || m.tag || ' sans dotation valide le ' || strftime(m.ts, '%d/%m/%Y')
-            ELSE 'puce ' || m.tag || ' absente du registre des dotations' END
-FROM matched m LEFT JOIN (SELECT DISTINCT tag FROM alloc) k ON k.tag = m.tag
-WHERE m.cid IS NULL;
+            THEN 'puce ' || e.tag || ' sans dotation valide le ' || strftime(e.ts, '%d/%m/%Y')
+            ELSE 'puce ' || e.tag || ' absente du registre des dotations' END
+FROM (SELECT rid FROM matched WHERE cid IS NULL) m
+JOIN ev e ON e.rowid = m.rid
+LEFT JOIN (SELECT DISTINCT tag FROM alloc) k ON k.tag = e.tag;
 """
 )
 
