@@ -7,17 +7,20 @@ personal data decides first, then leaves one ledger record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from territoria.backends import LoadRecord, Store, TableDB
 from territoria.core.config import WorkspaceConfig
 from territoria.core.errors import GovernanceError
 from territoria.core.files import write_atomically
+from territoria.governance.cases import Case, add_case, list_cases
 from territoria.governance.consents import ConsentBook, ConsentRecord, ObjectionRecord
 from territoria.governance.decide import Decision
+from territoria.governance.extract import Extract, extract
 from territoria.governance.ledger import AuditEntry, AuditLedger
 from territoria.governance.policy import Policy, Purpose, builtin_policy_dir, load_policy
 from territoria.governance.pseudonyms import Keyring, Pseudonymiser
@@ -146,6 +149,25 @@ class Governance:
     def read(self, request: ReadRequest) -> ReadResult:
         """The governed read (see ``territoria.governance.read``)."""
         return self.reader.read(request)
+
+    def add_case(
+        self,
+        actor: str,
+        purpose: str,
+        app: str,
+        kind: str,
+        subject: str | None,
+        payload: dict[str, Any],
+    ) -> Case:
+        """Record an app's case about a resident (see ``territoria.governance.cases``)."""
+        return add_case(self, actor, purpose, app, kind, subject, payload)
+
+    def cases(self, actor: str, purpose: str, app: str, kinds: tuple[str, ...] = ()) -> list[Case]:
+        return list_cases(self, actor, purpose, app, kinds)
+
+    def extract(self, actor: str, purpose: str, sources: Sequence[str]) -> Extract:
+        """The governed batch read of a 4P app (see ``territoria.governance.extract``)."""
+        return extract(self, actor, purpose, sources)
 
     def record(
         self,

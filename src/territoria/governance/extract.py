@@ -1,0 +1,123 @@
+"""The governed batch read: what a 4P app (a billing run, a screening) reads in one go.
+
+``extract`` is the ``records`` view for a whole population: one decision, the purpose's
+population (its own sources, scope, consents, objections), retention applied, only the
+fields the purpose may see, person and household keys replaced by pseudonyms of the
+purpose's domain — and one ledger record naming every person it returned, so each of them
+finds the run in « qui a consulté mes données ». Records that name no resident of the index
+(an event such as a bin lift, a building's manager) come with empty person and household.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from territoria.core.errors import GovernanceError
+from territoria.governance.decide import Decision
+from territoria.governance.ledger import AuditEntry
+
+if TYPE_CHECKING:
+    from territoria.governance.service import Governance
+
+__all__ = ["HOUSEHOLD", "PERSON", "Extract", "extract"]
+
+PERSON = "person"
+HOUSEHOLD = "household"
+
+
+@dataclass(frozen=True)
+class Extract:
+    """Per source, its visible columns plus ``person`` and ``household`` pseudonyms."""
+
+    decision: Decision
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    persons: int = 0
+    ledger_seq: int | None = None
+
+
+def _attribution(gov: Governance, source: str) -> dict[str, tuple[str, str | None]]:
+    """record id → (person key, household key) of its first mention (holder first)."""
+    rows = gov.db.query(
+        "SELECT mention_id, person_key, household_key FROM id_mentions WHERE source = ? "
+        "ORDER BY mention_id",
+        [source],
+    )
+    out: dict[str, tuple[str, str | None]] = {}
+    for mention, person, household in rows:
+        record = str(mention).split("|")[1]
+        out.setdefault(record, (str(person), None if household is None else str(household)))
+    return out
+
+
+def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]) -> Extract:
+    """Every record of ``sources`` the purpose may read now (see the module docstring)."""
+    decision = gov.decide(actor, purpose_id, "records")
+    missing = [s for s in sources if s not in decision.fields]
+    if not decision.allowed or missing:
+        reason = decision.reason if not decision.allowed else "source hors de la finalité"
+        gov.record(decision, kind="read", view="records.batch", reason=reason)
+        rule = decision.rule if not decision.allowed else "deny:source_not_in_purpose"
+        raise GovernanceError(
+            f"refusé : {reason}", code="access_denied", details={"rule": rule, "sources": missing}
+        )
+    purpose = gov.policy.purposes[purpose_id]
+    allowed = gov.reader.population(purpose, actor)
+    domain = purpose.domain
+    pseudonym = gov.pseudonyms.pseudonym
+    tables: dict[str, pa.Table] = {}
+    touched: set[str] = set()
+    for source in sources:
+        contract = gov.contracts[source]
+        key_field = contract.linkage.record_id or ""
+        visible = list(decision.fields[source])
+        columns = list(dict.fromkeys([key_field, *visible])) if key_field else visible
+        batches = list(gov.store.raw_batches(source, columns))
+        table = (
+            pa.Table.from_batches(batches).drop_columns(["_load_id"])
+            if batches
+            else pa.table({c: pa.array([], pa.string()) for c in columns})
+        )
+        owners = _attribution(gov, source) if key_field else {}
+        ids = table.column(key_field).cast(pa.string()).to_pylist() if key_field else []
+        hidden = gov.reader.hidden({source: sorted({i for i in ids if i})}) if ids else set()
+        keep: list[int] = []
+        persons: list[str | None] = []
+        households: list[str | None] = []
+        for position, record in enumerate(ids or [None] * table.num_rows):
+            owner = owners.get(record or "")
+            if owner is not None and owner[0] not in allowed:
+                continue  # a resident outside the purpose's population
+            if record is not None and (source, record) in hidden:
+                continue  # past its retention period
+            keep.append(position)
+            if owner is None:
+                persons.append(None)
+                households.append(None)
+            else:
+                touched.add(owner[0])
+                persons.append(pseudonym(domain, owner[0]))
+                households.append(pseudonym(domain, owner[1]) if owner[1] else None)
+        kept = table.take(pa.array(keep, pa.int64())).select(visible)
+        kept = kept.append_column(PERSON, pa.array(persons, pa.string()))
+        tables[source] = kept.append_column(HOUSEHOLD, pa.array(households, pa.string()))
+    rows = sum(t.num_rows for t in tables.values())
+    entry = AuditEntry(
+        kind="read",
+        actor=actor,
+        service=decision.service,
+        role=decision.role,
+        purpose=purpose_id,
+        legal_basis=decision.legal_basis,
+        view="records",
+        persons=tuple(sorted(touched)),
+        fields=tuple(f"{s}.{f}" for s in sources for f in decision.fields[s]),
+        rule=decision.rule,
+        reason=f"extraction par lot : {rows} fiche(s) de {', '.join(sources)}, "
+        f"{len(touched)} personne(s)",
+    )
+    record = gov.ledger.append(entry)
+    return Extract(decision, tables, len(touched), record.seq)
