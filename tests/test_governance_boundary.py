@@ -36,7 +36,9 @@ SCANNED = ("interfaces", "apps")
 
 # The stores' methods that hand out personal data (raw records, quarantined rows, the SQL
 # session on the resident index), and the governance internals that serve it undecided.
-PERSONAL_METHODS = frozenset({"raw_batches", "raw_table", "raw_records", "quarantine", "tables"})
+PERSONAL_METHODS = frozenset(
+    {"raw_batches", "raw_table", "raw_records", "raw_rows", "quarantine", "tables"}
+)
 INTERNAL_ATTRIBUTES = frozenset({"db", "reader"})
 # Modules an interface must not import: the index's tables, the store engines, drivers.
 FORBIDDEN_MODULES = (
@@ -452,7 +454,7 @@ def test_cli_reads_go_through_governance_and_leave_one_ledger_record(
         after = _ledger_count(config.root)
         assert after - count == 1, f"{command} : {after - count} enregistrement(s) au journal"
         count = after
-    assert Call("raw_records", "governance") in seen["read person_360"]
+    assert Call("raw_rows", "governance") in seen["read person_360"]
     assert any(c.method == "quarantine" for c in seen["quarantine water_subscribers"])
     assert json.loads((tmp_path / "dpo" / "acces.json").read_text("utf-8"))["records"]
 

@@ -1,7 +1,7 @@
-"""The engine's own in-memory DuckDB connection, and running its SQL scripts on it.
+"""The engine's own in-memory connection (``backends.compute``), and its SQL scripts.
 
-This is the only module of the waste engine that imports DuckDB: the engine computes in memory
-on the arrow tables it is given (by the governed read) and never opens a store.
+The engine computes in memory on the arrow tables it is given (by the governed read) and
+never opens a store: its connection comes from ``territoria.backends.compute``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import duckdb
+from territoria.backends.compute import ComputeConnection, compute_connection
 
-Connection = duckdb.DuckDBPyConnection
+Connection = ComputeConnection
 
 _PARAM = re.compile(r"\$([a-z_]+)")
 
@@ -62,10 +62,7 @@ def connect() -> Connection:
     Its temporary tables are scratch space: no automatic checkpoint (it would compress every
     table after each statement) and no insertion order to keep (every read orders its rows).
     """
-    con = duckdb.connect()
-    con.execute("SET checkpoint_threshold = '1TB'")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute("SET enable_progress_bar = false")
+    con = compute_connection()
     install_macros(con)
     return con
 
