@@ -20,6 +20,7 @@ BENCH = Path(__file__).parents[1] / "benchmarks"
         ("sandbox_generate.py", ["--population", "2000"]),
         ("governed_read.py", ["--quick"]),
         ("audit_ledger.py", ["--quick"]),
+        ("tariffs_screening.py", ["--quick"]),
     ],
 )
 def test_benchmark_ends_with_its_json_line(script: str, args: list[str]) -> None:
