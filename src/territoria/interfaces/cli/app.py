@@ -12,6 +12,8 @@ from territoria.interfaces.cli import (
     ingest,
     rights,
     serve,
+    tariffs,
+    waste,
     workspace,
 )
 from territoria.interfaces.cli.sandbox import app as sandbox_app
@@ -41,6 +43,10 @@ app.add_typer(governance.audit_app, name="audit")
 app.add_typer(rights.app, name="rights")
 app.command("read")(governance.read)
 app.command("synergies")(governance.synergies)
+app.add_typer(waste.app, name="waste", help="Redevance incitative des déchets (REOMi / TEOMi).")
+app.add_typer(
+    tariffs.app, name="tariffs", help="Tarifs sociaux et non-recours aux droits (OpenFisca)."
+)
 app.command("serve")(serve.serve)
 app.add_typer(serve.keys_app, name="api-keys")
 app.add_typer(
