@@ -1,5 +1,727 @@
-"""(being written)"""
+"""``territoria waste``: pay-as-you-throw billing (REOMi / TEOMi) on the governed read.
 
+Every command reads the bin registry (``waste_bins``) and the lift events (``waste_lifts``)
+through ``Governance.extract`` under the acting agent's purpose: one decision, only the
+purpose's fields, payers named by the purpose's pseudonyms, one ledger record naming every
+payer read. A record that names no resident of the index (a building's manager) is billed to a
+payer key derived from its name (« GESTIONNAIRE … »). Disputes are governed cases of the app
+``waste`` (see :mod:`territoria.interfaces.cli.waste_book`).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
 import typer
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from territoria.apps.waste import (
+    Assumptions,
+    BillingRun,
+    Dispute,
+    Evidence,
+    Period,
+    SimulationResult,
+    TariffGrid,
+    corrections_due,
+    decide_dispute,
+    excluded_lifts,
+    get_grid,
+    mark_applied,
+    open_dispute,
+    parse_period,
+    run_billing,
+    simulate,
+)
+from territoria.apps.waste.money import euros
+from territoria.core.errors import GovernanceError, TerritoriaError
+from territoria.governance import Governance
+from territoria.interfaces.cli.common import (
+    ActorOption,
+    JsonOption,
+    OptionalPurpose,
+    WorkspaceOption,
+    console,
+    err_console,
+    governed,
+    handled,
+    print_json,
+)
+from territoria.interfaces.cli.waste_book import (
+    MANAGER_PREFIX,
+    UNLINKED_PREFIX,
+    GovernedDisputeBook,
+)
+
+SOURCES = ("waste_bins", "waste_lifts")
+DEFAULT_GRID = "exemple_metropole_2025"
+DEFAULT_PURPOSE = "waste_billing"
+
+app = typer.Typer(
+    help="Redevance incitative des déchets (REOMi / TEOMi) : facturation, simulation de "
+    "grille, contestations de levées.\n\n"
+    "Exemples :\n\n"
+    "  territoria waste bill --as paul.dechets --period 2025-S2\n\n"
+    "  territoria waste simulate --as paul.dechets --grid ma_grille.yaml --period 2025-S2\n\n"
+    "  territoria waste dispute list --as paul.dechets",
+    no_args_is_help=True,
+)
+dispute_app = typer.Typer(
+    help="Contestations de levées : preuve rassemblée, décision motivée, avoir sur la "
+    "facture suivante.",
+    no_args_is_help=True,
+)
+app.add_typer(dispute_app, name="dispute")
+
+PeriodOption = Annotated[
+    str,
+    typer.Option(
+        "--period",
+        help="Période de facturation : 2025 (année), 2025-S1/S2 (semestre), 2025-Q1/Q2/Q3 "
+        "(quadrimestre).",
+    ),
+]
+GridOption = Annotated[
+    str | None,
+    typer.Option(
+        "--grid",
+        help=f"Grille tarifaire : identifiant d'une grille livrée (ex. estuaire_sillon_2024) ou "
+        f"fichier YAML (défaut : {DEFAULT_GRID}, la grille d'exemple du bac à sable).",
+        show_default=False,
+    ),
+]
+
+
+# -- the governed inputs ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The engine's inputs from one governed extract, and the extract's trace."""
+
+    purpose: str
+    allocations: pa.Table
+    lifts: pa.Table
+    persons: int
+    ledger_seq: int | None
+
+
+def acting_purpose(gov: Governance, actor: str, purpose: str | None) -> str:
+    """The purpose given, else the actor's grant that opens ``records`` on the bin registry."""
+    return purpose or gov.purpose_for(actor, "records", "waste_bins") or DEFAULT_PURPOSE
+
+
+def _name_key(name: object) -> str:
+    text = unicodedata.normalize("NFC", " ".join(str(name or "").split())).upper()
+    return text
+
+
+def payer_keys(bins: pa.Table) -> pa.Array:
+    """The payer of each allocation: its pseudonym, or a key derived from the payer's name.
+
+    A record naming no resident of the index is a building's manager (collective housing:
+    « GESTIONNAIRE » + name) or a payer the index has not linked (« NON RAPPROCHÉ » + name).
+    """
+    columns = set(bins.column_names)
+    rows = bins.num_rows
+
+    def column(name: str) -> list[Any]:
+        return bins.column(name).to_pylist() if name in columns else [None] * rows
+
+    keys = []
+    for person, name, housing, allocation in zip(
+        column("person"),
+        column("payer_name"),
+        column("housing_type"),
+        column("allocation_id"),
+        strict=True,
+    ):
+        if person:
+            keys.append(str(person))
+            continue
+        prefix = MANAGER_PREFIX if housing == "collectif" else UNLINKED_PREFIX
+        keys.append(prefix + (_name_key(name) or f"DOTATION {allocation}"))
+    return pa.array(keys, pa.string())
+
+
+_IDENTIFYING = ("payer_name", "address", "postcode", "commune", "person", "household")
+
+
+def governed_inputs(gov: Governance, actor: str, purpose: str) -> Inputs:
+    """Extract the bins and lifts under ``purpose`` (one ledger record) as engine inputs."""
+    try:
+        found = gov.extract(actor, purpose, SOURCES)
+    except GovernanceError as refused:
+        if refused.code != "access_denied":
+            raise
+        raise GovernanceError(
+            f"{actor} ne peut pas lire les bacs et les levées sous la finalité {purpose} : "
+            f"{refused.message}",
+            code=refused.code,
+            details=refused.details,
+            hint="la facturation des déchets demande une habilitation « records » sur une "
+            "finalité qui couvre waste_bins et waste_lifts (policy/actors.yaml) ; "
+            "-p pour en choisir une autre",
+        ) from None
+    bins = found.tables["waste_bins"]
+    allocations = bins.append_column("payer", payer_keys(bins))
+    allocations = allocations.drop_columns([c for c in _IDENTIFYING if c in bins.column_names])
+    lifts = found.tables["waste_lifts"]
+    lifts = lifts.drop_columns([c for c in ("person", "household") if c in lifts.column_names])
+    return Inputs(purpose, allocations, lifts, found.persons, found.ledger_seq)
+
+
+def load_grid_option(grid: str | None) -> tuple[TariffGrid, bool]:
+    """The grid asked for (an identifier or a YAML file), or the sandbox's example grid."""
+    return get_grid(grid or DEFAULT_GRID), grid is None
+
+
+def bill_run(
+    grid: TariffGrid, period: Period, inputs: Inputs, book: GovernedDisputeBook
+) -> BillingRun:
+    """A billing run with the stored disputes' credits.
+
+    A credit not yet put on a bill becomes a correction line, and its lift stays counted (the
+    correction offsets it, so the bill moves by exactly the credit); once a credit is applied
+    (``--apply-credits``), its lift is no longer counted by any later run.
+    """
+    due = corrections_due(book)
+    due_lifts = {book.get(c.reference).lift_id for c in due}
+    excluded = {k: v for k, v in excluded_lifts(book).items() if k not in due_lifts}
+    return run_billing(
+        grid, period, inputs.allocations, inputs.lifts, corrections=due, excluded_lifts=excluded
+    )
+
+
+def _checked(grid: TariffGrid, period: str) -> Period:
+    parsed = parse_period(period)
+    grid.check_period(parsed)
+    return parsed
+
+
+def _grid_line(grid: TariffGrid, default: bool) -> str:
+    text = f"Grille : {grid.title} ({grid.id}) — {grid.deliberation.reference}"
+    if default:
+        text += " [dim](grille par défaut : l'exemple du bac à sable, sans valeur réglementaire ; --grid pour une autre)[/]"
+    return text
+
+
+def _trace_line(inputs: Inputs) -> str:
+    where = f"n° {inputs.ledger_seq}" if inputs.ledger_seq is not None else "enregistrée"
+    return (
+        f"Lecture gouvernée sous la finalité {inputs.purpose} : {inputs.allocations.num_rows} "
+        f"dotation(s), {inputs.lifts.num_rows} levée(s), {inputs.persons} résident(s) nommé(s) "
+        f"au journal d'audit ({where})."
+    )
+
+
+# -- waste bill -------------------------------------------------------------------------------
+
+
+@app.command("bill")
+def bill(
+    actor: ActorOption,
+    period: PeriodOption,
+    grid: GridOption = None,
+    payer: Annotated[
+        str | None,
+        typer.Option(
+            "--payer",
+            help="Montrer la facture d'un redevable ligne par ligne (pseudonyme, ou clé "
+            "« GESTIONNAIRE … » d'un immeuble).",
+        ),
+    ] = None,
+    apply_credits: Annotated[
+        bool,
+        typer.Option(
+            "--apply-credits",
+            help="Émettre : les avoirs dus figurent sur cette facturation et ne seront plus "
+            "reportés (sans cette option, la facturation est un aperçu).",
+        ),
+    ] = False,
+    purpose: OptionalPurpose = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Facturer une période : chaque redevable, chaque ligne expliquée, les anomalies.
+
+    Lit le parc de bacs et les levées par la lecture gouvernée (un enregistrement au journal
+    nommant chaque redevable lu), applique la grille, ajoute les avoirs des contestations.
+
+    Exemples :
+      territoria waste bill --as paul.dechets --period 2025-S2
+      territoria waste bill --as paul.dechets --period 2025-S2 --payer DEC.k1.…
+      territoria waste bill --as paul.dechets --period 2024 --grid estuaire_sillon_2024 --json
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        tariff, default = load_grid_option(grid)
+        parsed = _checked(tariff, period)
+        acting = acting_purpose(gov, actor, purpose)
+        with err_console.status("Lecture gouvernée des bacs et des levées…"):
+            inputs = governed_inputs(gov, actor, acting)
+        book = GovernedDisputeBook(gov, actor, acting)
+        with err_console.status(f"Facturation du {parsed.title}…"):
+            run = bill_run(tariff, parsed, inputs, book)
+        try:
+            payer_bill = None
+            if payer is not None:
+                if run.total(payer) is None and payer not in run.held:
+                    raise TerritoriaError(
+                        f"redevable « {payer} » absent de la facturation de {parsed.title}",
+                        code="waste_payer_unknown",
+                        field_name="payer",
+                        hint="territoria waste bill --json liste les redevables facturés",
+                    )
+                payer_bill = run.bill(payer)
+            data = run.as_dict(None if payer is None else [payer])
+            held = _held_reasons(run)
+            applied = mark_applied(book, run) if apply_credits else []
+        finally:
+            run.close()
+    if as_json:
+        data["grid_default"] = default
+        data["held_reasons"] = held
+        data["governance"] = {
+            "purpose": inputs.purpose,
+            "ledger_seq": inputs.ledger_seq,
+            "persons": inputs.persons,
+        }
+        data["credits_applied"] = [d.id for d in applied]
+        if payer_bill is not None:
+            data["bill"] = payer_bill.model_dump(mode="json")
+        print_json(data)
+        return
+    _print_run(data, held, tariff, default)
+    if payer_bill is not None:
+        _print_bill(payer_bill.model_dump(mode="json"))
+    if applied:
+        console.print(
+            f"{len(applied)} avoir(s) imputé(s) sur cette facturation : "
+            + ", ".join(d.id for d in applied),
+            highlight=False,
+        )
+    console.print(_trace_line(inputs), highlight=False)
+
+
+def _held_reasons(run: BillingRun) -> dict[str, list[str]]:
+    held = set(run.held)
+    reasons: dict[str, list[str]] = {p: [] for p in sorted(held)}
+    for row in run.anomalies.to_pylist():
+        if row["payer"] in held:
+            reasons[row["payer"]].append(str(row["detail"] or row["reason"]))
+    return reasons
+
+
+def _print_run(
+    data: dict[str, Any], held: dict[str, list[str]], grid: TariffGrid, default: bool
+) -> None:
+    summary = data["run"]
+    console.print(_grid_line(grid, default), highlight=False)
+    console.print(
+        f"Facturation du {summary['period_title']} — proratisation : {summary['proration']}",
+        highlight=False,
+    )
+    table = Table(title="Facturation")
+    table.add_column("Indicateur")
+    table.add_column("Valeur", justify="right")
+    lines = sum(len(b["lines"]) for b in data["bills"])
+    table.add_row("Redevables facturés", str(summary["bills"]))
+    table.add_row("Lignes de facture", str(lines))
+    table.add_row("Total", euros(summary["total_cents"]))
+    table.add_row("dont part fixe", euros(summary["fixed_cents"]))
+    table.add_row("dont part variable", euros(summary["variable_cents"]))
+    table.add_row("dont avoirs et autres", euros(summary["other_cents"]))
+    table.add_row("Redevables retenus (sans facture)", str(summary["held_payers"]))
+    for reason, count in summary["anomalies"].items():
+        table.add_row(f"Anomalie : {reason}", str(count))
+    console.print(table)
+    for note in summary["notes"]:
+        console.print(f"[yellow]Note :[/] {note}", highlight=False)
+    if held:
+        kept = Table(title="Redevables retenus : pas de facture partielle, la raison")
+        kept.add_column("Redevable")
+        kept.add_column("Raison")
+        for who, reasons in held.items():
+            kept.add_row(who, "\n".join(reasons) or "—")
+        console.print(kept)
+
+
+def _print_bill(bill: dict[str, Any]) -> None:
+    table = Table(title=f"Facture de {bill['payer']} — {bill['period']} : {bill['total']}")
+    table.add_column("N°", justify="right")
+    table.add_column("Ligne")
+    table.add_column("Montant", justify="right")
+    table.add_column("Comment il est calculé")
+    for line in bill["lines"]:
+        table.add_row(str(line["line_no"]), line["label"], line["amount"], line["explanation"])
+    console.print(table)
+    statuses: dict[str, int] = {}
+    for lift in bill["lifts"]:
+        statuses[lift["status"]] = statuses.get(lift["status"], 0) + 1
+    if statuses:
+        console.print(
+            f"{len(bill['lifts'])} levée(s) comptée(s) : "
+            + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
+            highlight=False,
+        )
+    for anomaly in bill["anomalies"]:
+        console.print(
+            f"[yellow]Anomalie[/] {anomaly['ref']} : {anomaly['detail']}", highlight=False
+        )
+
+
+# -- waste simulate ---------------------------------------------------------------------------
+
+
+def _euros_to_cents(value: str, field: str) -> int:
+    try:
+        amount = Decimal(value.replace(",", ".").replace(" ", "").replace("\u202f", ""))
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount <= 0:
+        raise TerritoriaError(
+            f"montant « {value} » incompréhensible",
+            code="waste_budget",
+            field_name=field,
+            expected="un montant positif en euros, ex. 250000 ou 250000,50",
+        )
+    return int((amount * 100).to_integral_value())
+
+
+@app.command("simulate")
+def simulate_cmd(
+    actor: ActorOption,
+    grid: Annotated[
+        str, typer.Option("--grid", help="Grille proposée : identifiant livré ou fichier YAML.")
+    ],
+    period: PeriodOption,
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline", help="Grille actuelle, référence de comparaison (identifiant ou YAML)."
+        ),
+    ] = DEFAULT_GRID,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            "--budget",
+            help="Budget à couvrir en euros (défaut : la recette de la grille de référence).",
+            show_default=False,
+        ),
+    ] = None,
+    residual_change: Annotated[
+        float,
+        typer.Option(
+            "--residual-change",
+            min=-1.0,
+            max=1.0,
+            help="Variation des ordures résiduelles (ADEME : environ −0,30).",
+        ),
+    ] = -0.30,
+    lift_change: Annotated[
+        float | None,
+        typer.Option(
+            "--lift-change",
+            min=-1.0,
+            max=1.0,
+            help="Variation du nombre de levées (défaut : celle des ordures résiduelles).",
+            show_default=False,
+        ),
+    ] = None,
+    chart: Annotated[
+        Path | None,
+        typer.Option("--chart", help="Écrire le graphique (spécification Vega-Lite, JSON)."),
+    ] = None,
+    purpose: OptionalPurpose = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Simuler une grille : recette contre budget, qui paie plus ou moins.
+
+    Rejoue les bacs et levées de la période sous la grille proposée, après la réaction des
+    ménages (ADEME : environ −30 % d'ordures résiduelles, paramètre ajustable), et compare à
+    la grille de référence.
+
+    Exemples :
+      territoria waste simulate --as paul.dechets --grid nouvelle.yaml --period 2025-S2
+      territoria waste simulate --as paul.dechets --grid nouvelle.yaml --period 2025-S2 \\
+          --budget 250000 --residual-change -0.20 --chart variation.json
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        proposed = get_grid(grid)
+        reference = get_grid(baseline)
+        parsed = parse_period(period)
+        proposed.check_period(parsed, check_validity=False)
+        reference.check_period(parsed, check_validity=False)
+        budget_cents = None if budget is None else _euros_to_cents(budget, "budget")
+        assumptions = Assumptions(
+            residual_waste_change=Decimal(str(residual_change)),
+            lift_change=None if lift_change is None else Decimal(str(lift_change)),
+        )
+        acting = acting_purpose(gov, actor, purpose)
+        with err_console.status("Lecture gouvernée des bacs et des levées…"):
+            inputs = governed_inputs(gov, actor, acting)
+        with err_console.status("Simulation…"):
+            before = run_billing(
+                reference, parsed, inputs.allocations, inputs.lifts, check_validity=False
+            )
+            try:
+                issued = before.bills.select(["payer", "total_cents"]).rename_columns(
+                    ["payer", "amount_cents"]
+                )
+                revenue = before.summary().total_cents
+            finally:
+                before.close()
+            if budget_cents is None:
+                if revenue <= 0:
+                    raise TerritoriaError(
+                        "la grille de référence ne facture rien sur cette période : donnez "
+                        "le budget à couvrir",
+                        code="waste_budget",
+                        field_name="budget",
+                    )
+                budget_cents = revenue
+            result = simulate(
+                proposed, parsed, inputs.allocations, inputs.lifts,
+                budget_cents=budget_cents, baseline=issued, assumptions=assumptions,
+            )  # fmt: skip
+            result = result.model_copy(update={"baseline": f"grille {reference.id}"})
+        if chart is not None:
+            chart.write_text(
+                json.dumps(result.chart, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+            )
+    if as_json:
+        data = result.model_dump(mode="json")
+        data["governance"] = {"purpose": inputs.purpose, "ledger_seq": inputs.ledger_seq}
+        print_json(data)
+        return
+    _print_simulation(result, chart, inputs)
+
+
+def _print_simulation(result: SimulationResult, chart: Path | None, inputs: Inputs) -> None:
+    table = Table(title=f"Simulation de la grille « {result.proposed_grid} » — {result.period}")
+    table.add_column("Indicateur")
+    table.add_column("Valeur", justify="right")
+    table.add_row("Recette simulée", euros(result.revenue_cents))
+    table.add_row(f"Recette de référence ({result.baseline})", euros(result.baseline_revenue_cents))
+    table.add_row("Budget à couvrir", euros(result.budget_cents))
+    table.add_row("Taux de couverture", f"{result.coverage * 100:.1f} %".replace(".", ","))
+    table.add_row("Écart au budget", euros(result.gap_cents))
+    table.add_row("Levées avant / après", f"{result.lifts_before} / {result.lifts_after}")
+    table.add_row("Redevables comparés", str(result.payers_compared))
+    table.add_row("Redevables retenus (sans facture)", str(result.held_payers))
+    console.print(table)
+    groups = result.table()
+    if groups:
+        dist = Table(title="Variation des factures par groupe")
+        for column in groups[0]:
+            dist.add_column(
+                column, justify="left" if column in ("dimension", "groupe") else "right"
+            )
+        for row in groups:
+            dist.add_row(*(str(v) for v in row.values()))
+        console.print(dist)
+    for line in result.explanation:
+        console.print(line, highlight=False)
+    if chart is not None:
+        console.print(f"Graphique (Vega-Lite) écrit : {chart}", highlight=False)
+    console.print(_trace_line(inputs), highlight=False)
+
+
+# -- waste dispute ----------------------------------------------------------------------------
+
+
+def _evidence_rows(evidence: Evidence) -> list[tuple[str, str]]:
+    def text(value: object) -> str:
+        return "—" if value is None or value == "" else str(value)
+
+    when = evidence.lifted_at.strftime("%d/%m/%Y %H:%M:%S") if evidence.lifted_at else None
+    rows = [
+        ("Levée", evidence.lift_id),
+        ("Trouvée dans les données", "oui" if evidence.found else "non"),
+        ("Horodatage", text(when)),
+        ("Benne", text(evidence.truck_id)),
+        ("Puce lue", text(evidence.rfid_tag)),
+        ("Poids", "—" if evidence.weight_kg is None else _kg(evidence.weight_kg)),
+        ("Statut de lecture", text(evidence.read_status)),
+        ("Lieu", text(evidence.place)),
+        ("Doublons", text(evidence.dedup)),
+        ("Rattachement", text(evidence.attribution)),
+        ("Facturation", text(evidence.billing)),
+        ("Valeur facturée", euros(evidence.billed_value_cents)),
+    ]
+    rows += [("Anomalie", str(a.get("detail") or a.get("reason"))) for a in evidence.anomalies]
+    return rows
+
+
+def _kg(weight: Decimal) -> str:
+    return format(weight.normalize(), "f").replace(".", ",") + " kg"
+
+
+def _print_dispute(dispute: Dispute) -> None:
+    table = Table(title=f"Contestation {dispute.id} — {_STATUS[dispute.status]}", show_header=False)
+    table.add_column("")
+    table.add_column("")
+    table.add_row("Redevable", dispute.payer)
+    table.add_row("Ouverte le", f"{dispute.opened_at:%d/%m/%Y %H:%M}")
+    table.add_row("Réclamation", dispute.claim)
+    table.add_row("Période facturée", dispute.evidence.period)
+    for label, value in _evidence_rows(dispute.evidence):
+        table.add_row(label, value)
+    if dispute.decided_at is not None:
+        table.add_row(
+            "Décision",
+            f"{_STATUS[dispute.status]} par {dispute.agent} le {dispute.decided_at:%d/%m/%Y}",
+        )
+        table.add_row("Motif", dispute.decision_reason or "—")
+        table.add_row("Avoir", euros(dispute.credit_cents))
+    if dispute.applied_in:
+        table.add_row("Imputé sur", dispute.applied_in)
+    console.print(table)
+
+
+_STATUS = {"ouverte": "ouverte", "maintenue": "levée maintenue", "avoir": "avoir accordé"}
+
+
+@dispute_app.command("open")
+def dispute_open(
+    actor: ActorOption,
+    payer: Annotated[str, typer.Option("--payer", help="Redevable qui conteste (pseudonyme).")],
+    lift: Annotated[str, typer.Option("--lift", help="Identifiant de la levée contestée.")],
+    claim: Annotated[str, typer.Option("--claim", help="Ce que dit le redevable.")],
+    period: PeriodOption,
+    grid: GridOption = None,
+    purpose: OptionalPurpose = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Enregistrer la contestation d'une levée, avec sa preuve (horodatage, benne, lieu, poids).
+
+    La preuve vient de la facturation de la période qui a compté la levée : ce que la facture
+    perdrait sans elle est l'avoir possible.
+
+    Exemple :
+      territoria waste dispute open --as paul.dechets --payer DEC.k1.… --lift L0000001234 \\
+          --claim "Mon bac n'était pas sorti" --period 2025-S2
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        tariff, _ = load_grid_option(grid)
+        parsed = _checked(tariff, period)
+        if not claim.strip():
+            raise TerritoriaError(
+                "la réclamation est vide", code="waste_dispute_claim", field_name="claim"
+            )
+        acting = acting_purpose(gov, actor, purpose)
+        with err_console.status("Lecture gouvernée des bacs et des levées…"):
+            inputs = governed_inputs(gov, actor, acting)
+        book = GovernedDisputeBook(gov, actor, acting)
+        run = bill_run(tariff, parsed, inputs, book)
+        try:
+            dispute = open_dispute(book, run, payer, lift, claim.strip(), gov.clock())
+        finally:
+            run.close()
+    if as_json:
+        print_json(dispute.model_dump(mode="json"))
+        return
+    _print_dispute(dispute)
+    console.print(
+        f'Décider : territoria waste dispute decide {dispute.id} --credit|--uphold --reason "…"',
+        highlight=False,
+    )
+
+
+@dispute_app.command("decide")
+def dispute_decide(
+    dispute_id: Annotated[str, typer.Argument(help="Numéro de la contestation (ex. C-00001).")],
+    actor: ActorOption,
+    reason: Annotated[str, typer.Option("--reason", help="Motif de la décision (obligatoire).")],
+    credit: Annotated[
+        bool, typer.Option("--credit", help="Accorder un avoir : la levée est retirée.")
+    ] = False,
+    uphold: Annotated[
+        bool, typer.Option("--uphold", help="Maintenir la levée : aucun avoir.")
+    ] = False,
+    purpose: OptionalPurpose = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trancher une contestation : avoir (--credit) ou levée maintenue (--uphold), motivé.
+
+    Un avoir figure sur la prochaine facturation (territoria waste bill).
+
+    Exemples :
+      territoria waste dispute decide C-00001 --as paul.dechets --credit \\
+          --reason "lecture fantôme confirmée par le prestataire"
+      territoria waste dispute decide C-00002 --as paul.dechets --uphold \\
+          --reason "photo de la benne et pesée concordantes"
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        if credit == uphold:
+            raise TerritoriaError(
+                "choisissez --credit (avoir) ou --uphold (levée maintenue)",
+                code="waste_decision_missing",
+                field_name="decision",
+            )
+        book = GovernedDisputeBook(gov, actor, acting_purpose(gov, actor, purpose))
+        dispute = decide_dispute(
+            book, dispute_id, "credit" if credit else "uphold", actor, reason, gov.clock()
+        )
+    if as_json:
+        print_json(dispute.model_dump(mode="json"))
+        return
+    _print_dispute(dispute)
+    if dispute.credit_cents > 0:
+        console.print(
+            f"Avoir de {euros(dispute.credit_cents)} : il figurera sur la prochaine facture "
+            "du redevable (territoria waste bill).",
+            highlight=False,
+        )
+
+
+@dispute_app.command("list")
+def dispute_list(
+    actor: ActorOption,
+    purpose: OptionalPurpose = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Lister les contestations : statut, avoir, facture où il a été imputé.
+
+    Exemple :
+      territoria waste dispute list --as paul.dechets --json
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        disputes = GovernedDisputeBook(gov, actor, acting_purpose(gov, actor, purpose)).all()
+    if as_json:
+        print_json([d.model_dump(mode="json") for d in disputes])
+        return
+    table = Table(title=f"Contestations de levées ({len(disputes)})")
+    for column in (
+        "N°",
+        "Redevable",
+        "Levée",
+        "Ouverte le",
+        "Réclamation",
+        "Statut",
+        "Avoir",
+        "Imputé",
+    ):
+        table.add_column(column)
+    for d in disputes:
+        table.add_row(
+            d.id,
+            d.payer,
+            d.lift_id,
+            f"{d.opened_at:%d/%m/%Y}",
+            d.claim,
+            _STATUS[d.status],
+            euros(d.credit_cents) if d.status == "avoir" else "—",
+            d.applied_in or "—",
+        )
+    console.print(table)

@@ -1,0 +1,106 @@
+"""The waste disputes kept in the workspace: a :class:`DisputeBook` over the governed cases.
+
+The waste engine keeps its contested lifts through the small ``DisputeBook`` protocol; here
+each change of a dispute is a new case of the app ``waste`` recorded by
+``Governance.add_case`` under the acting purpose (a governed write, one ledger record), and
+the book is rebuilt from ``Governance.cases`` (a governed listing, one ledger record, made once
+per book). Cases are immutable: a dispute is opened (``dispute.opened``), then decided
+(``dispute.decided``), then its credit is put on a bill (``dispute.applied``); each case holds
+the dispute's whole state and a version number, and the book keeps each dispute's latest one.
+
+A dispute's subject is its payer when the payer is a resident (the purpose's pseudonym); a
+payer that names no resident of the index (a building's manager, keyed by name) gives a case
+about no resident.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from territoria.apps.waste import Dispute
+from territoria.core.errors import TerritoriaError
+from territoria.governance import Governance
+
+APP = "waste"
+OPENED = "dispute.opened"
+DECIDED = "dispute.decided"
+APPLIED = "dispute.applied"
+UPDATED = "dispute.updated"
+KINDS = (OPENED, DECIDED, APPLIED, UPDATED)
+# Payer keys derived from a name, for records that name no resident of the index.
+MANAGER_PREFIX = "GESTIONNAIRE "
+UNLINKED_PREFIX = "NON RAPPROCHÉ "
+NAME_KEY_PREFIXES = (MANAGER_PREFIX, UNLINKED_PREFIX)
+
+
+def resident_subject(payer: str) -> str | None:
+    """The case's subject for a payer: its pseudonym, or ``None`` for a payer keyed by name."""
+    return None if payer.startswith(NAME_KEY_PREFIXES) else payer
+
+
+class GovernedDisputeBook:
+    """A :class:`~territoria.apps.waste.DisputeBook` stored as governed cases."""
+
+    def __init__(self, gov: Governance, actor: str, purpose: str) -> None:
+        self.gov = gov
+        self.actor = actor
+        self.purpose = purpose
+        self._disputes: dict[str, tuple[int, Dispute]] | None = None
+
+    def _state(self) -> dict[str, tuple[int, Dispute]]:
+        if self._disputes is None:
+            state: dict[str, tuple[int, Dispute]] = {}
+            for case in self.gov.cases(self.actor, self.purpose, APP, KINDS):
+                version = int(case.payload.get("version", 1))
+                dispute = Dispute.model_validate(case.payload["dispute"])
+                known = state.get(dispute.id)
+                if known is None or version > known[0]:
+                    state[dispute.id] = (version, dispute)
+            self._disputes = state
+        return self._disputes
+
+    def _write(self, kind: str, version: int, dispute: Dispute) -> None:
+        payload: dict[str, Any] = {
+            "version": version,
+            "dispute": dispute.model_dump(mode="json"),
+        }
+        self.gov.add_case(
+            self.actor, self.purpose, APP, kind, resident_subject(dispute.payer), payload
+        )
+        self._state()[dispute.id] = (version, dispute)
+
+    def add(self, dispute: Dispute) -> None:
+        if dispute.id in self._state():
+            raise TerritoriaError(
+                f"contestation {dispute.id} déjà enregistrée", code="waste_dispute_exists"
+            )
+        self._write(OPENED, 1, dispute)
+
+    def get(self, dispute_id: str) -> Dispute:
+        try:
+            return self._state()[dispute_id][1]
+        except KeyError:
+            raise TerritoriaError(
+                f"contestation {dispute_id} inconnue",
+                code="waste_dispute_unknown",
+                hint="territoria waste dispute list montre les contestations enregistrées",
+            ) from None
+
+    def save(self, dispute: Dispute) -> None:
+        version, before = self._state().get(dispute.id, (0, None))
+        if before is None:
+            self.get(dispute.id)  # raises waste_dispute_unknown
+            return
+        if before.status != dispute.status:
+            kind = DECIDED
+        elif before.applied_in != dispute.applied_in:
+            kind = APPLIED
+        else:
+            kind = UPDATED
+        self._write(kind, version + 1, dispute)
+
+    def all(self) -> list[Dispute]:
+        return sorted((d for _, d in self._state().values()), key=lambda d: (d.opened_at, d.id))
+
+    def next_id(self) -> str:
+        return f"C-{len(self._state()) + 1:05d}"
