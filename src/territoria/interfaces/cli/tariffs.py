@@ -1,5 +1,550 @@
-"""(being written)"""
+"""``territoria tariffs``: social tariffs and non-take-up, on the governed read.
+
+``screen`` reads the CCAS, school, transport and water records under the purpose
+``ccas_non_take_up`` (one governed batch read: the purpose's fields only, objectors left out,
+one ledger record naming every person read), builds each household from its records, runs
+the OpenFisca screening, places each service use in its local tariff band and ranks the
+non-take-up worklist by the monthly amount forgone. ``contact`` records an agent's contact
+with a household (a governed case), ``takeup`` reports take-up after outreach, ``notice``
+prints the CRPA L311-3-1 notice. Nothing here decides anything about a resident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from territoria.apps.tariffs import (
+    BandAssignment,
+    Household,
+    Outreach,
+    Screening,
+    TariffInputError,
+    Worklist,
+    assign_bands,
+    crpa_notice,
+    default_grids,
+    explain_household,
+    household_from_records,
+    non_take_up_worklist,
+    screen,
+    screening_summary,
+    take_up_report,
+)
+from territoria.apps.tariffs.explain import euros
+from territoria.apps.tariffs.non_take_up import OUTCOME_LABELS
+from territoria.core.errors import TerritoriaError
+from territoria.governance import Governance
+from territoria.interfaces.cli.common import (
+    ActorOption,
+    JsonOption,
+    WorkspaceOption,
+    console,
+    err_console,
+    governed,
+    handled,
+    print_json,
+)
+from territoria.interfaces.cli.tariffs_book import GovernedOutreachBook
+
+app = typer.Typer(
+    help="Tarifs sociaux et non-recours : repérage OpenFisca, tranches, contacts, recours.",
+    no_args_is_help=True,
+)
+
+PURPOSE = "ccas_non_take_up"
+SOURCES = ("ccas_aid", "school_enrolments", "transport_passes", "water_subscribers")
+ID_FIELDS = {
+    "ccas_aid": "aid_id",
+    "school_enrolments": "enrolment_id",
+    "transport_passes": "pass_id",
+    "water_subscribers": "contract_id",
+}
+CHANNELS = {
+    "téléphone": "telephone",
+    "telephone": "telephone",
+    "courrier": "courrier",
+    "courriel": "courriel",
+    "visite": "visite",
+    "accueil": "accueil",
+}
+
+PurposeOption = Annotated[
+    str,
+    typer.Option(
+        "--purpose", "-p", help="Finalité du registre sous laquelle on agit (repérage du CCAS)."
+    ),
+]
+MonthOption = Annotated[
+    str | None,
+    typer.Option(
+        "--month",
+        "-m",
+        help="Mois de référence AAAA-MM (défaut : le mois précédent, toujours affiché).",
+        show_default=False,
+    ),
+]
+
+
+# -- the governed screening -------------------------------------------------------------------
+
+
+def reference_month(month: str | None, today: date | None = None) -> date:
+    """The first day of ``month`` (YYYY-MM), or of the month before ``today``."""
+    if month is None:
+        today = today or date.today()
+        return (
+            date(today.year - 1, 12, 1)
+            if today.month == 1
+            else date(today.year, today.month - 1, 1)
+        )
+    try:
+        year, mon = (int(part) for part in month.split("-"))
+        return date(year, mon, 1)
+    except ValueError:
+        raise TerritoriaError(
+            f"mois de référence illisible : {month!r}",
+            code="tariffs_month",
+            expected="AAAA-MM, par exemple 2025-11",
+        ) from None
+
+
+def _communes() -> dict[str, str]:
+    """Postcode → INSEE code of the territory's communes (households without water contract)."""
+    from territoria.sandbox.territory import load_communes
+
+    return {pc: c.code_insee for c in load_communes() for pc in c.postcodes}
+
+
+@dataclass
+class Run:
+    """A screening run: the households, the screening, the bands and the worklist."""
+
+    reference: date
+    households: list[Household]
+    screening: Screening
+    bands: list[BandAssignment]
+    worklist: Worklist
+    contacts: dict[str, str]  # household key → pseudonym of the person a contact is about
+    skipped: dict[str, int] = field(default_factory=dict)
+    persons: int = 0
+
+
+def _person_key(source: str, row: Mapping[str, Any]) -> str:
+    return str(row.get("person") or f"{source}:{row.get(ID_FIELDS[source])}")
+
+
+def group_records(
+    tables: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], dict[str, str]]:
+    """Records by household pseudonym (the person's when no household), with person keys.
+
+    Returns the groups and, per household, the pseudonym a contact is recorded about (the
+    CCAS applicant, else the first person named). The extract names one person per record
+    (its holder); the CCAS spouse is the household's other person born on the spouse's birth
+    date when one is named, else a member of their own.
+    """
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    contacts: dict[str, str] = {}
+    for source in SOURCES:
+        for raw in tables.get(source, ()):
+            key = raw.get("household") or raw.get("person")
+            if not key:
+                continue  # a record naming no resident of the index (a building's contract)
+            row = dict(raw)
+            row["person_key"] = _person_key(source, row)
+            groups.setdefault(str(key), {}).setdefault(source, []).append(row)
+            if raw.get("person") and (source == "ccas_aid" or str(key) not in contacts):
+                contacts[str(key)] = str(raw["person"])
+    for records in groups.values():
+        others = [r for s, rows in records.items() if s != "ccas_aid" for r in rows]
+        for aid in records.get("ccas_aid", ()):
+            birth = aid.get("spouse_birth_date")
+            if not birth and int(aid.get("adults") or 0) < 2:
+                continue
+            same = next(
+                (r["person_key"] for r in others
+                 if birth and r.get("birth_date") == birth and r["person_key"] != aid["person_key"]),
+                None,
+            )  # fmt: skip
+            aid["spouse_person_key"] = same or f"{aid['person_key']}:conjoint"
+    return groups, contacts
+
+
+def run_screening(
+    gov: Governance, actor: str, purpose: str, reference: date, *, show_progress: bool = True
+) -> Run:
+    """Extract, build, screen, bands and worklist for one reference month."""
+    extract = gov.extract(actor, purpose, SOURCES)
+    tables = {s: t.to_pylist() for s, t in extract.tables.items()}
+    groups, contacts = group_records(tables)
+    communes = _communes()
+    households: list[Household] = []
+    skipped: dict[str, int] = {}
+    for key, records in sorted(groups.items()):
+        try:
+            households.append(household_from_records(key, records, reference, communes=communes))
+        except TariffInputError as exc:
+            skipped[exc.code] = skipped.get(exc.code, 0) + 1
+    grids = default_grids()
+    with _progress(show_progress, f"Simulation OpenFisca de {len(households)} foyers") as step:
+        screening = screen(households, reference)
+        step("Tranches tarifaires et liste de repérage")
+        bands = assign_bands(screening, grids)
+        worklist = non_take_up_worklist(screening, grids, assignments=bands)
+    return Run(
+        reference, households, screening, bands, worklist, contacts, skipped, extract.persons
+    )
+
+
+@contextmanager
+def _progress(show: bool, label: str) -> Iterator[Any]:
+    """An indeterminate progress bar on stderr while OpenFisca computes."""
+    if not show:
+        yield lambda _text: None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda text: progress.update(task, description=text)
+
+
+# -- screen -----------------------------------------------------------------------------------
+
+
+@app.command("screen")
+def screen_command(
+    actor: ActorOption,
+    purpose: PurposeOption = PURPOSE,
+    month: MonthOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="Foyers affichés dans la liste.")
+    ] = 20,
+    household: Annotated[
+        str | None,
+        typer.Option("--household", help="Détail complet du calcul pour un foyer de la liste."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Repérer les droits et tarifs sociaux non perçus, foyers classés par montant mensuel.
+
+    Lit les fichiers du CCAS, de la cantine, des transports et de l'eau sous la finalité
+    ccas_non_take_up (les personnes opposées sont exclues ; la lecture est journalisée), calcule
+    avec OpenFisca le quotient familial et les droits de chaque foyer, la tranche de chaque
+    tarif local, et classe les foyers par montant mensuel non perçu, chaque ligne avec son
+    calcul. Une suggestion pour un entretien : rien n'est décidé ni envoyé.
+
+    Exemples :
+      territoria tariffs screen --as claire.ccas
+      territoria tariffs screen --as claire.ccas --month 2025-11 --limit 50
+      territoria tariffs screen --as claire.ccas --household CCAS.k1.…
+      territoria tariffs screen --as claire.ccas --json > reperage.json
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        reference = reference_month(month)
+        run = run_screening(gov, actor, purpose, reference, show_progress=not as_json)
+        if household is not None and household not in {h.key for h in run.households}:
+            raise _unknown_household(household)
+    if household is not None:
+        _print_household(run, household, as_json)
+        return
+    if as_json:
+        summary = screening_summary(run.screening, run.bands, run.worklist)
+        summary["skipped"] = run.skipped
+        print_json(summary)
+        return
+    _print_screen(run, limit)
+
+
+def _unknown_household(key: str) -> TerritoriaError:
+    return TerritoriaError(
+        f"foyer inconnu : {key}",
+        code="tariffs_household_unknown",
+        hint="reprenez un identifiant de foyer affiché par « territoria tariffs screen » (le "
+        "foyer s'est peut-être opposé au repérage, ou n'a aucune fiche lisible)",
+    )
+
+
+def _print_screen(run: Run, limit: int) -> None:
+    w = run.worklist
+    console.print(
+        f"Mois de référence : [bold]{run.reference:%m/%Y}[/] (changer avec --month AAAA-MM). "
+        f"{w.computed_with}.",
+        highlight=False,
+    )
+    skipped = sum(run.skipped.values())
+    console.print(
+        f"{len(run.households)} foyers lus ({run.persons} personnes), "
+        f"{len(run.households) - len(w.households_unknown)} évalués, "
+        f"{len(w.households_unknown)} non évalués (revenus inconnus des sources)"
+        + (f", {skipped} écartés (commune ou adulte inconnus)" if skipped else "")
+        + ".",
+        highlight=False,
+    )
+    _print_bands(run.bands)
+    table = Table(
+        title=f"Liste de repérage : {len(w.entries)} foyers, par montant mensuel non perçu"
+    )
+    for column in ("Rang", "Foyer", "Non perçu / mois", "Droits et tarifs, et leur calcul"):
+        table.add_column(column, overflow="fold")
+    for entry in w.entries[:limit]:
+        lines = "\n".join(
+            f"• {line.label} : "
+            f"{euros(line.monthly_amount) if line.monthly_amount is not None else 'sans montant'}"
+            f" — {line.how}"
+            for line in entry.lines
+        )
+        table.add_row(str(entry.rank), entry.household_key, euros(entry.monthly_total), lines)
+    console.print(table)
+    if len(w.entries) > limit:
+        console.print(f"… {len(w.entries) - limit} foyers de plus (--limit N).")
+    console.print(w.notice, style="italic", highlight=False)
+
+
+def _print_bands(bands: Sequence[BandAssignment]) -> None:
+    counts: dict[tuple[str, str], list[int]] = {}
+    saving: dict[str, float] = {}
+    for b in bands:
+        cell = counts.setdefault((b.service_label, b.band), [0, 0])
+        cell[0] += 1
+        cell[1] += bool(b.monthly_saving and b.monthly_saving > 0)
+        saving[b.service_label] = saving.get(b.service_label, 0.0) + max(0.0, b.monthly_saving or 0)
+    table = Table(title="Tranches tarifaires selon le quotient familial")
+    for column in ("Service", "Tranche", "Usages", "Tranche appliquée trop chère"):
+        table.add_column(column)
+    for (service, band), (n, higher) in sorted(counts.items()):
+        table.add_row(service, band, str(n), str(higher) if higher else "")
+    console.print(table)
+    for service, total in sorted(saving.items()):
+        if total > 0:
+            console.print(f"  {service} : {euros(total)} par mois d'écart de tranche au total.")
+
+
+def _print_household(run: Run, key: str, as_json: bool) -> None:
+    figures = explain_household(run.screening, key)
+    bands = [b for b in run.bands if b.household_key == key]
+    entry = run.worklist.entry(key)
+    if as_json:
+        print_json(
+            {
+                "reference_month": run.screening.period,
+                "household": key,
+                "worklist_entry": entry.model_dump(mode="json") if entry else None,
+                "familles": [f.model_dump(mode="json") for f in figures],
+                "bands": [b.model_dump(mode="json") for b in bands],
+            }
+        )
+        return
+    console.print(
+        f"Foyer [bold]{key}[/] — mois de référence {run.reference:%m/%Y}", highlight=False
+    )
+    if entry is not None:
+        console.print(f"Rang {entry.rank} de la liste. {entry.how}", highlight=False)
+        for line in entry.lines:
+            console.print(f"  • {line.how}", highlight=False)
+    else:
+        console.print("Ce foyer n'est pas dans la liste de repérage.", highlight=False)
+    for famille in figures:
+        console.print(
+            f"\n[bold]Famille {famille.famille + 1}[/] : {', '.join(famille.members)}",
+            highlight=False,
+        )
+        if not famille.known:
+            console.print(f"  Non évaluée : {famille.unknown_reason}", highlight=False)
+            continue
+        for figure in [*famille.quotients.values(), *famille.entitlements.values()]:
+            console.print(f"  {figure.label} : {figure.how}", highlight=False)
+            for used in figure.inputs:
+                where = f" ({used.provenance.label()})" if used.provenance else ""
+                console.print(f"    – {used.name} = {used.value}{where}", highlight=False)
+    for b in bands:
+        console.print(f"\n{b.service_label} : {b.how}", highlight=False)
+
+
+# -- outreach ---------------------------------------------------------------------------------
+
+
+@app.command("contact")
+def contact_command(
+    household: Annotated[str, typer.Argument(help="Identifiant du foyer (liste de repérage).")],
+    actor: ActorOption,
+    channel: Annotated[
+        str, typer.Option("--channel", help="téléphone, courrier, courriel, visite ou accueil.")
+    ],
+    outcome: Annotated[
+        str,
+        typer.Option(
+            "--outcome", help="joint, pas_joignable, refus, demande_deposee ou droit_ouvert."
+        ),
+    ],
+    note: Annotated[str, typer.Option("--note", help="Note libre de l'agent.")] = "",
+    items: Annotated[
+        list[str] | None,
+        typer.Option("--item", help="Droit ou tarif concerné (répétable ; défaut : tous)."),
+    ] = None,
+    when: Annotated[
+        str | None, typer.Option("--date", help="Date du contact AAAA-MM-JJ (défaut : ce jour).")
+    ] = None,
+    purpose: PurposeOption = PURPOSE,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Noter un contact avec un foyer de la liste et sa suite (journalisé, jamais modifié).
+
+    Exemples :
+      territoria tariffs contact CCAS.k1.… --as claire.ccas --channel téléphone --outcome joint
+      territoria tariffs contact CCAS.k1.… --as claire.ccas --channel visite \\
+          --outcome demande_deposee --item ppa --note "dossier CAF rempli ensemble"
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        if channel not in CHANNELS:
+            raise TerritoriaError(
+                f"canal inconnu : {channel}", code="tariffs_channel", expected=", ".join(CHANNELS)
+            )
+        if outcome not in OUTCOME_LABELS:
+            raise TerritoriaError(
+                f"suite inconnue : {outcome}",
+                code="tariffs_outcome",
+                expected=", ".join(OUTCOME_LABELS),
+            )
+        day = _day(when)
+        contacts = _contacts(gov, actor, purpose)
+        if household not in contacts:
+            raise _unknown_household(household)
+        book = GovernedOutreachBook(gov, actor, purpose, contacts.get)
+        outreach = Outreach(
+            household_key=household,
+            contact_date=day,
+            channel=CHANNELS[channel],  # type: ignore[arg-type]
+            outcome=outcome,  # type: ignore[arg-type]
+            agent=actor,
+            items=list(items or []),
+            note=note,
+        )
+        case_id = book.record_case(outreach)
+    if as_json:
+        print_json({"case_id": case_id, "outreach": outreach.model_dump(mode="json")})
+        return
+    console.print(
+        f"Contact noté ({case_id}) : foyer {household}, {channel}, "
+        f"{OUTCOME_LABELS[outcome]}, le {day:%d/%m/%Y}.",
+        highlight=False,
+    )
+
+
+def _day(when: str | None) -> date:
+    if when is None:
+        return date.today()
+    try:
+        return date.fromisoformat(when)
+    except ValueError:
+        raise TerritoriaError(
+            f"date illisible : {when!r}", code="tariffs_date", expected="AAAA-MM-JJ"
+        ) from None
+
+
+def _contacts(gov: Governance, actor: str, purpose: str) -> dict[str, str]:
+    """Household key → contact person, from the CCAS file (else every source) under the purpose.
+
+    A governed batch read: it checks that the household is still in the purpose's population
+    (an objector is not) and leaves its ledger record.
+    """
+    extract = gov.extract(actor, purpose, ("ccas_aid",))
+    _, contacts = group_records({s: t.to_pylist() for s, t in extract.tables.items()})
+    return contacts
+
+
+@app.command("takeup")
+def takeup_command(
+    actor: ActorOption,
+    purpose: PurposeOption = PURPOSE,
+    month: MonthOption = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recours après contact : foyers de la liste contactés ou non, et ceux dont le droit est ouvert.
+
+    Rejoue le repérage du mois de référence (défaut : le mois précédent) et le rapproche des
+    contacts notés (« territoria tariffs contact »).
+
+    Exemple : territoria tariffs takeup --as claire.ccas --month 2025-11
+    """
+    with handled(as_json), governed(workspace) as (_, _, gov):
+        run = run_screening(gov, actor, purpose, reference_month(month), show_progress=not as_json)
+        book = GovernedOutreachBook(gov, actor, purpose, run.contacts.get)
+        report = take_up_report(run.worklist, book)
+        contacts = len(list(book.all()))
+    if as_json:
+        print_json(
+            {"reference_month": run.screening.period, "contacts": contacts}
+            | report.model_dump(mode="json")
+        )
+        return
+    console.print(f"Mois de référence : {run.reference:%m/%Y} ; {contacts} contact(s) noté(s).")
+    table = Table(title="Recours après contact")
+    for column in ("Foyers", "Nombre", "Droit ouvert", "Taux"):
+        table.add_column(column)
+    for label, group in (("contactés", report.contacted), ("non contactés", report.not_contacted)):
+        rate = "—" if group.rate is None else f"{100 * group.rate:.1f} %".replace(".", ",")
+        table.add_row(label, str(group.households), str(group.taken_up), rate)
+    console.print(table)
+    for outcome, n in sorted(report.outcomes.items()):
+        console.print(f"  {outcome} : {n}", highlight=False)
+    console.print(report.how, highlight=False)
+
+
+@app.command("notice")
+def notice_command(
+    month: MonthOption = None,
+    purpose: PurposeOption = PURPOSE,
+    workspace: WorkspaceOption = None,
+    fmt: Annotated[
+        Literal["text", "json"], typer.Option("--format", "-f", help="text ou json.")
+    ] = "text",
+) -> None:
+    """La notice de l'algorithme de repérage (CRPA art. L311-3-1 et R311-3-1-2).
+
+    Générée à partir des grilles en vigueur le mois de référence et des règles OpenFisca ; ne
+    lit aucune donnée personnelle.
+
+    Exemple : territoria tariffs notice --month 2025-11
+    """
+    with handled(fmt == "json"):
+        reference = reference_month(month)
+        screening = screen([], reference)
+        notice = crpa_notice(screening, default_grids())
+        notice = notice.model_copy(update={"data": _notice_data(workspace, purpose)})
+    if fmt == "json":
+        print_json(notice.model_dump(mode="json"))
+    else:
+        typer.echo(notice.text())
+
+
+def _notice_data(workspace: Path | None, purpose_id: str) -> dict[str, list[str]]:
+    """The data the purpose's algorithm processes, by source, with the contracts' titles."""
+    from territoria.core.config import load_workspace
+    from territoria.governance import load_policy, policy_dir
+    from territoria.ingest.catalog import ContractCatalog
+
+    config = load_workspace(workspace)
+    policy = load_policy(policy_dir(config.root))
+    purpose = policy.purposes.get(purpose_id)
+    if purpose is None:
+        raise TerritoriaError(f"finalité inconnue : {purpose_id}", code="unknown_purpose")
+    catalog = ContractCatalog.load(*config.contract_paths)
+    data: dict[str, list[str]] = {}
+    for source, names in purpose.algorithm_data().items():
+        contract = catalog.get(source)
+        titles = {f.name: f.title or f.name for f in contract.fields}
+        wanted = list(titles) if names == "*" else names
+        data[f"{contract.title} ({source})"] = [titles.get(n, n) for n in wanted]
+    return data
