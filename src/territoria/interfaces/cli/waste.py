@@ -517,15 +517,22 @@ def _print_simulation(result: SimulationResult, chart: Path | None, inputs: Inpu
     table.add_row("Redevables comparés", str(result.payers_compared))
     table.add_row("Redevables retenus (sans facture)", str(result.held_payers))
     console.print(table)
-    groups = result.table()
-    if groups:
-        dist = Table(title="Variation des factures par groupe")
-        for column in groups[0]:
-            dist.add_column(
-                column, justify="left" if column in ("dimension", "groupe") else "right"
+    if result.groups:
+        dist = Table(title="Variation des factures par groupe (10e–90e centile en JSON)")
+        for column in ("Groupe", "Redevables", "Moyenne avant", "Moyenne après", "Variation"):
+            dist.add_column(column, justify="left" if column == "Groupe" else "right")
+        dist.add_column("Médiane", justify="right")
+        dist.add_column("Paient plus", justify="right")
+        for g in result.groups:
+            dist.add_row(
+                f"{g.dimension} : {g.group}",
+                str(g.payers),
+                euros(g.mean_before_cents),
+                euros(g.mean_after_cents),
+                euros(g.mean_change_cents),
+                euros(g.median_change_cents),
+                f"{g.share_paying_more * 100:.0f} %",
             )
-        for row in groups:
-            dist.add_row(*(str(v) for v in row.values()))
         console.print(dist)
     for line in result.explanation:
         console.print(line, highlight=False)
