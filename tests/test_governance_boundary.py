@@ -78,6 +78,16 @@ FORBIDDEN_NAMES = frozenset(
 # no longer used fails too, so the list stays the exact picture of the exceptions.
 ALLOWLIST: dict[tuple[str, str], str] = {
     (
+        "territoria.interfaces.cli.tariffs",
+        "tables",
+    ): "« extract.tables » : les tables rendues par Governance.extract (lecture gouvernée par "
+    "lot, un enregistrement au journal), pas la session de tables du magasin",
+    (
+        "territoria.interfaces.cli.waste",
+        "tables",
+    ): "« extract.tables » : les tables rendues par Governance.extract (lecture gouvernée par "
+    "lot, un enregistrement au journal), pas la session de tables du magasin",
+    (
         "territoria.interfaces.cli.app",
         "quarantine",
     ): "« ingest.quarantine » est la commande CLI montée sous « territoria quarantine » (elle "
