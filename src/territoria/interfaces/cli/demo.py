@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from territoria.apps.waste import parse_period
+from territoria.apps.waste.money import euros
 from territoria.backends import open_store
 from territoria.core.config import init_workspace, load_workspace
+from territoria.core.errors import TerritoriaError
 from territoria.governance import Governance, ReadRequest, check_policy, install_policy
 from territoria.ingest import sandbox_items
 from territoria.interfaces.cli.common import catalog_for, console, handled
 from territoria.interfaces.cli.identity import link
 from territoria.interfaces.cli.ingest import print_outcomes, run_loads
 from territoria.interfaces.cli.serve import serve
+from territoria.interfaces.cli.tariffs import run_screening
+from territoria.interfaces.cli.waste import bill_run, governed_inputs, load_grid_option
+from territoria.interfaces.cli.waste_book import GovernedDisputeBook
 from territoria.interfaces.cli.workspace import report
 from territoria.sandbox import generate
 
@@ -46,11 +53,11 @@ def demo(
         install_policy(config.root)
         sandbox_dir = directory / "sandbox"
         if not (sandbox_dir / "manifest.json").exists():
-            console.print(f"[bold]1/5[/] Génération du territoire fictif ({population} habitants)…")
+            console.print(f"[bold]1/6[/] Génération du territoire fictif ({population} habitants)…")
             generate(population=population, seed=seed, out=sandbox_dir, progress=True)
         else:
-            console.print(f"[bold]1/5[/] Territoire fictif déjà généré dans {sandbox_dir}.")
-        console.print("[bold]2/5[/] Chargement des sources (contrôle des contrats)…")
+            console.print(f"[bold]1/6[/] Territoire fictif déjà généré dans {sandbox_dir}.")
+        console.print("[bold]2/6[/] Chargement des sources (contrôle des contrats)…")
         store = open_store(config)
         try:
             outcomes = run_loads(
@@ -60,19 +67,24 @@ def demo(
         finally:
             store.close()
         print_outcomes(outcomes)
-        console.print("[bold]3/5[/] Bilan des chargements")
+        console.print("[bold]3/6[/] Bilan des chargements")
     report(workspace=directory, as_json=False)
-    console.print("[bold]4/5[/] Index des résidents (liaison des personnes et des ménages)…")
+    console.print("[bold]4/6[/] Index des résidents (liaison des personnes et des ménages)…")
     link(workspace=directory)
-    console.print("[bold]5/5[/] Gouvernance : politique, lectures gouvernées, journal d'audit…")
+    console.print("[bold]5/6[/] Gouvernance : politique, lectures gouvernées, journal d'audit…")
     with handled():
         governance_tour(directory)
+    console.print("[bold]6/6[/] Services 4P : redevance incitative et repérage du non-recours…")
+    with handled():
+        services_tour(directory)
     console.print(
         "\nPour aller plus loin :\n"
         f"  territoria policy show -w {directory}                       # registre des traitements\n"
         f"  territoria read search --as lea.biblio -p library_lending -q martin -w {directory}\n"
         f"  territoria synergies --as marc.donnees -w {directory}        # usagers communs, sans nom\n"
         f"  territoria audit verify -w {directory}                      # intégrité du journal\n"
+        f"  territoria waste bill --period 2025-S2 --as paul.dechets -w {directory}\n"
+        f"  territoria tariffs screen --month 2025-11 --as claire.ccas -w {directory}\n"
         f"  territoria identity review --as marc.donnees -w {directory} # paires incertaines\n"
         f"  territoria quarantine water_subscribers --as ines.eau -w {directory}\n"
         f"  territoria identity evaluate --truth {sandbox_dir / 'truth'} -w {directory}\n"
@@ -123,5 +135,47 @@ def governance_tour(directory: Path) -> None:
             f"{'intègre' if report.ok else 'ALTÉRÉE'}, tête {report.head.hash[:16]}…",
             highlight=False,
         )
+    finally:
+        store.close()
+
+
+def services_tour(directory: Path) -> None:
+    """The two 4P services on the sandbox, each through the governed batch read: a billing
+    run of the pay-as-you-throw fee and the non-take-up screening (a suggestion list)."""
+    config = load_workspace(directory)
+    store = open_store(config)
+    try:
+        gov = Governance.open(config, store)
+        try:
+            grid, _ = load_grid_option(None)
+            inputs = governed_inputs(gov, "paul.dechets", "waste_billing")
+            book = GovernedDisputeBook(gov, "paul.dechets", "waste_billing")
+            summary = bill_run(grid, parse_period("2025-S2"), inputs, book).summary()
+            console.print(
+                f"  Redevance incitative (paul.dechets, waste_billing) : {summary.bills} "
+                f"factures du 2e semestre 2025, {euros(summary.total_cents)} dont "
+                f"{euros(summary.variable_cents)} de levées supplémentaires "
+                f"(grille d'exemple, chaque ligne expliquée : « territoria waste bill »).",
+                highlight=False,
+            )
+        except TerritoriaError as exc:
+            console.print(
+                f"  Redevance incitative : non disponible ({exc.message}).", highlight=False
+            )
+        try:
+            run = run_screening(
+                gov, "claire.ccas", "ccas_non_take_up", date(2025, 11, 1), show_progress=False
+            )
+            forgone = sum(e.monthly_total for e in run.worklist.entries)
+            console.print(
+                f"  Non-recours (claire.ccas, ccas_non_take_up) : "
+                f"{run.worklist.households_screened} foyers examinés avec OpenFisca pour "
+                f"novembre 2025, {len(run.worklist.entries)} suggestions d'entretien "
+                f"({f'{forgone:,.0f}'.replace(',', ' ')} € par mois de droits apparemment "
+                "non perçus) ; aucune décision automatique.",
+                highlight=False,
+            )
+        except TerritoriaError as exc:
+            console.print(f"  Non-recours : non disponible ({exc.message}).", highlight=False)
     finally:
         store.close()
