@@ -315,6 +315,15 @@ class Policy:
     def resident_role(self) -> Role | None:
         return next((r for r in self.roles.values() if r.resident), None)
 
+    def grants_of(self, actor: str) -> list[tuple[Role, Grant, Purpose]]:
+        """The actor's grants whose purpose is in the register, with their role and purpose."""
+        return [
+            (role, grant, purpose)
+            for role in self.roles_of(actor)
+            for grant in role.grants
+            if (purpose := self.purposes.get(grant.purpose)) is not None
+        ]
+
     def roles_of(self, actor: str) -> list[Role]:
         """The roles of an agent id, or the residents' role for ``resident:<key>``."""
         if actor.startswith("resident:"):

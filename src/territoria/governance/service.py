@@ -268,15 +268,9 @@ class Governance:
 
     def purpose_for(self, actor: str, view: str, source: str | None = None) -> str | None:
         """The first purpose the actor's grants open for a view (and a source)."""
-        for role in self.policy.roles_of(actor):
-            for grant in role.grants:
-                purpose = self.policy.purpose(grant.purpose)
-                if (
-                    view in grant.views
-                    and purpose
-                    and (source is None or source in purpose.sources)
-                ):
-                    return grant.purpose
+        for _role, grant, purpose in self.policy.grants_of(actor):
+            if view in grant.views and (source is None or source in purpose.sources):
+                return grant.purpose
         return None
 
     # -- acting on a resident's rights -----------------------------------------------------

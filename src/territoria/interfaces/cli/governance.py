@@ -286,17 +286,7 @@ def audit_search(
 ) -> None:
     """Rechercher dans le journal (DPO, finalité audit_control) ; la recherche est journalisée."""
     with handled(as_json), governed(workspace) as (_, _, gov):
-        verdict = gov.decide(actor, purpose, "ledger")
-        gov.record(
-            verdict,
-            kind="read",
-            view="ledger",
-            persons=(person,) if person and verdict.allowed else (),
-        )
-        if not verdict.allowed:
-            raise GovernanceError(
-                f"refusé : {verdict.reason}", code="access_denied", details={"rule": verdict.rule}
-            )
+        gov.authorise(actor, purpose, "ledger", persons=(person,) if person else ())
         records = gov.ledger.records(person=person, actor=agent, decision=decision, limit=limit)
     rows = [{"seq": r.seq, "at": r.at, **_entry(r.entry)} for r in records]
     if as_json:

@@ -67,13 +67,11 @@ def me(request: Request, principal: AnyPrincipal) -> MeOut:
     grants = [
         {
             "purpose": grant.purpose,
-            "name": policy.purposes[grant.purpose].name,
+            "name": purpose.name,
             "views": list(grant.views),
-            "output": policy.purposes[grant.purpose].output,
+            "output": purpose.output,
         }
-        for role in policy.roles_of(principal.actor)
-        for grant in role.grants
-        if grant.purpose in policy.purposes
+        for _role, grant, purpose in policy.grants_of(principal.actor)
     ]
     return MeOut.model_validate(
         {

@@ -168,12 +168,9 @@ def load_sources(state: WebState, actor: str) -> set[str]:
     """Sources whose loads (dates, row counts) the agent may see: those its purposes read, and
     those without personal data. A delivery to another service's source (the CCAS's aid
     files) tells how many residents it concerns: that is not everyone's business."""
-    policy = state.gov.policy
     readable = {
         source
-        for role in policy.roles_of(actor)
-        for grant in role.grants
-        if (purpose := policy.purposes.get(grant.purpose))
+        for _role, _grant, purpose in state.gov.policy.grants_of(actor)
         for source in purpose.sources
     }
     return readable | {c.id for c in state.gov.catalog if not c.fields_of(*_PERSONAL)}

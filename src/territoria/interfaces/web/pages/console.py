@@ -30,21 +30,17 @@ SEARCH_VIEWS = ("search", "person_360")
 
 def acting_purposes(policy: Policy, actor: str, views: tuple[str, ...]) -> list[dict[str, Any]]:
     """The purposes the agent's grants open for any of these views, with their labels."""
-    out: list[dict[str, Any]] = []
-    for role in policy.roles_of(actor):
-        for grant in role.grants:
-            purpose = policy.purposes.get(grant.purpose)
-            if purpose and any(v in grant.views for v in views):
-                out.append(
-                    {
-                        "id": purpose.id,
-                        "name": purpose.name,
-                        "views": list(grant.views),
-                        "output": purpose.output,
-                        "role": role.name,
-                    }
-                )
-    return out
+    return [
+        {
+            "id": purpose.id,
+            "name": purpose.name,
+            "views": list(grant.views),
+            "output": purpose.output,
+            "role": role.name,
+        }
+        for role, grant, purpose in policy.grants_of(actor)
+        if any(v in grant.views for v in views)
+    ]
 
 
 def field_titles(state: WebState, source: str, names: list[str]) -> list[tuple[str, str]]:
