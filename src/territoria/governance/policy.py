@@ -39,6 +39,7 @@ from pydantic import (
 
 from territoria.core.errors import GovernanceError
 from territoria.core.types import LegalBasis
+from territoria.core.yaml_lines import line_of, load_with_lines
 
 __all__ = [
     "CONTRIBUTION_LABELS",
@@ -338,23 +339,10 @@ def builtin_policy_dir() -> Path:
     return Path(str(resources.files("territoria.governance") / "default_policy"))
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that notes the line of every mapping under ``__line__``."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
-
-
 def _read(path: Path) -> tuple[Any, bytes]:
     try:
         raw = path.read_bytes()
-        return yaml.load(raw.decode("utf-8"), Loader=_LineLoader), raw
+        return load_with_lines(raw.decode("utf-8")), raw
     except FileNotFoundError:
         raise GovernanceError(
             "fichier de politique introuvable",
@@ -378,23 +366,10 @@ def _validate(model: type[_Entry], data: Any, path: Path) -> Any:
             f"politique invalide : {first['msg']}",
             code="policy_invalid",
             file=path,
-            line=_line_of(data, first["loc"]),
+            line=line_of(data, first["loc"]),
             field_name=location or None,
             details={"errors": len(exc.errors())},
         ) from None
-
-
-def _line_of(data: Any, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the innermost mapping on the error's path."""
-    line = data.get("__line__") if isinstance(data, dict) else None
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        if isinstance(data, dict) and "__line__" in data:
-            line = data["__line__"]
-    return line if isinstance(line, int) else None
 
 
 def load_policy(folder: Path | None = None) -> Policy:

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from territoria.apps.tariffs.yamlio import LINE, ParameterFileError, load_yaml, parse_model
+from territoria.apps.tariffs.yamlio import ParameterFileError, load_yaml, parse_model
+from territoria.core.yaml_lines import LINE
 
 GRIDS_DIR = Path(__file__).resolve().parent / "grids"
 AmountKind = Literal["price", "aid"]

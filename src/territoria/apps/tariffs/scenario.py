@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from territoria.apps.tariffs.model import Household, TariffInputError
-from territoria.apps.tariffs.yamlio import LINE, ParameterFileError, line_of, load_yaml, strip_lines
+from territoria.apps.tariffs.yamlio import ParameterFileError, load_yaml
+from territoria.core.yaml_lines import LINE, line_of, strip_lines
 
 _WITH_PROVENANCE = ("members", "incomes", "housing", "services", "receipts")
 

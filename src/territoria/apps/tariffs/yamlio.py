@@ -9,9 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from territoria.core.errors import TerritoriaError
-
-LINE = "__line__"
-
+from territoria.core.yaml_lines import line_of, load_with_lines, strip_lines
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -20,23 +18,10 @@ class ParameterFileError(TerritoriaError):
     """A tariff grid or a screening parameter file is unreadable or invalid."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that notes the line of every mapping under ``__line__``."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
-    mapping[LINE] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
-
-
 def load_yaml(path: Path) -> dict[str, Any]:
     """The file's top mapping, each nested mapping carrying its ``__line__``."""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        data = load_with_lines(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ParameterFileError(
             f"fichier illisible : {exc.strerror}", code="tariffs_file", file=path
@@ -54,29 +39,6 @@ def load_yaml(path: Path) -> dict[str, Any]:
             "le fichier doit contenir un dictionnaire", code="tariffs_yaml", file=path, line=1
         )
     return data
-
-
-def strip_lines(value: Any) -> Any:
-    """The same data without the ``__line__`` notes."""
-    if isinstance(value, dict):
-        return {k: strip_lines(v) for k, v in value.items() if k != LINE}
-    if isinstance(value, list):
-        return [strip_lines(v) for v in value]
-    return value
-
-
-def line_of(data: Any, location: tuple[int | str, ...]) -> int | None:
-    """The line of the innermost mapping on ``location`` (a pydantic error path)."""
-    line = data.get(LINE) if isinstance(data, dict) else None
-    node = data
-    for step in location:
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            break
-        if isinstance(node, dict) and LINE in node:
-            line = node[LINE]
-    return line if isinstance(line, int) else None
 
 
 def parse_model(model: type[M], data: dict[str, Any], path: Path) -> M:
