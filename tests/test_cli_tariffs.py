@@ -17,7 +17,7 @@ from territoria.backends import Store
 from territoria.core.config import WorkspaceConfig
 from territoria.governance import Governance
 from territoria.interfaces.cli.app import app
-from territoria.interfaces.cli.tariffs import PURPOSE, reference_month
+from territoria.interfaces.runs.tariffs import PURPOSE, reference_month
 
 MONTH = "2025-11"
 Linked = tuple[WorkspaceConfig, Store]
@@ -76,10 +76,10 @@ def test_one_household_full_explanation_and_an_unknown_household(linked: Linked)
 
 def test_an_objector_disappears_from_the_worklist(linked: Linked) -> None:
     config, store = linked
-    from territoria.interfaces.cli.tariffs import run_screening
+    from territoria.interfaces.runs.tariffs import run_screening
 
     gov = Governance.open(config, store)
-    run = run_screening(gov, "claire.ccas", PURPOSE, reference_month(MONTH), show_progress=False)
+    run = run_screening(gov, "claire.ccas", PURPOSE, reference_month(MONTH))
     top = run.worklist.entries[0].household_key
     subject = run.contacts[top]
     person = gov.reader.resolve(gov.policy.purposes[PURPOSE], subject, "claire.ccas")

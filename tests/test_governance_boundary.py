@@ -78,12 +78,12 @@ FORBIDDEN_NAMES = frozenset(
 # no longer used fails too, so the list stays the exact picture of the exceptions.
 ALLOWLIST: dict[tuple[str, str], str] = {
     (
-        "territoria.interfaces.cli.tariffs",
+        "territoria.interfaces.runs.tariffs",
         "tables",
     ): "« extract.tables » : les tables rendues par Governance.extract (lecture gouvernée par "
     "lot, un enregistrement au journal), pas la session de tables du magasin",
     (
-        "territoria.interfaces.cli.waste",
+        "territoria.interfaces.runs.waste",
         "tables",
     ): "« extract.tables » : les tables rendues par Governance.extract (lecture gouvernée par "
     "lot, un enregistrement au journal), pas la session de tables du magasin",

@@ -19,10 +19,10 @@ from territoria.interfaces.cli.common import catalog_for, console, handled
 from territoria.interfaces.cli.identity import link
 from territoria.interfaces.cli.ingest import print_outcomes, run_loads
 from territoria.interfaces.cli.serve import serve
-from territoria.interfaces.cli.tariffs import run_screening
-from territoria.interfaces.cli.waste import bill_run, governed_inputs, load_grid_option
-from territoria.interfaces.cli.waste_book import GovernedDisputeBook
 from territoria.interfaces.cli.workspace import report
+from territoria.interfaces.runs.tariffs import run_screening
+from territoria.interfaces.runs.waste import bill_run, governed_inputs, load_grid_option
+from territoria.interfaces.runs.waste_book import GovernedDisputeBook
 from territoria.sandbox import generate
 
 
@@ -163,9 +163,7 @@ def services_tour(directory: Path) -> None:
                 f"  Redevance incitative : non disponible ({exc.message}).", highlight=False
             )
         try:
-            run = run_screening(
-                gov, "claire.ccas", "ccas_non_take_up", date(2025, 11, 1), show_progress=False
-            )
+            run = run_screening(gov, "claire.ccas", "ccas_non_take_up", date(2025, 11, 1))
             forgone = sum(e.monthly_total for e in run.worklist.entries)
             console.print(
                 f"  Non-recours (claire.ccas, ccas_non_take_up) : "
