@@ -24,7 +24,15 @@ from territoria.core.config import load_workspace
 from territoria.governance import Governance
 from territoria.interfaces.web import api, oidc
 from territoria.interfaces.web.errors import install_error_handlers
-from territoria.interfaces.web.pages import console, console_admin, portal, public
+from territoria.interfaces.web.pages import (
+    console,
+    console_admin,
+    console_tariffs,
+    console_waste,
+    portal,
+    portal_waste,
+    public,
+)
 from territoria.interfaces.web.security import RateLimiter, SecurityMiddleware
 from territoria.interfaces.web.settings import WebSettings, load_web_settings
 from territoria.interfaces.web.state import WebState, secrets_folder
@@ -116,7 +124,10 @@ def create_app(workspace: Path | str, settings: WebSettings | None = None) -> Fa
     app.include_router(api.router)
     app.include_router(console.router)
     app.include_router(console_admin.router)
+    app.include_router(console_waste.router)
+    app.include_router(console_tariffs.router)
     app.include_router(portal.router)
+    app.include_router(portal_waste.router)
     oidc.install(app, state)
     return app
 

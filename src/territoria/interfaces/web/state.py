@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from territoria.backends import Store
 from territoria.core.config import WorkspaceConfig
 from territoria.governance import Governance
+from territoria.interfaces.web.run_cache import RunCache
 from territoria.interfaces.web.settings import WebSettings
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class WebState:
     secrets_dir: Path
     lock: threading.RLock = field(default_factory=threading.RLock)
     extras: dict[str, Any] = field(default_factory=dict)
+    runs: RunCache = field(default_factory=RunCache)
 
     @contextmanager
     def governed(self) -> Iterator[Governance]:

@@ -61,17 +61,18 @@ def render(
         data = request.session.get("principal")
         principal = data if isinstance(data, dict) else None
     views: set[str] = set()
+    purposes: set[str] = set()
     if state and principal and principal.get("kind") == "agent":
-        views = {
-            view
-            for role in state.gov.policy.roles_of(str(principal.get("actor")))
-            for grant in role.grants
-            for view in grant.views
-        }
+        for role in state.gov.policy.roles_of(str(principal.get("actor"))):
+            for grant in role.grants:
+                views.update(grant.views)
+                if "records" in grant.views:
+                    purposes.add(grant.purpose)
     full = {
         "theme": state.settings.theme if state else None,
         "principal": principal,
         "agent_views": views,
+        "agent_record_purposes": purposes,
         "csrf_token": csrf_token(request) if "session" in request.scope else "",
         "path": request.url.path,
         **(context or {}),
