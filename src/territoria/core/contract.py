@@ -43,6 +43,7 @@ LinkageRole = Literal[
     "household_id",
 ]
 __all__ = [
+    "AttachedTo",
     "Constraints",
     "Delivery",
     "FieldSpec",
@@ -234,6 +235,24 @@ class Relationship(_Strict):
     description: str | None = None
 
 
+class AttachedTo(_Strict):
+    """Events that name no person but belong to a record of another source (a bin's lifts).
+
+    A row belongs to the row of ``source`` whose ``parent_key`` equals its ``key`` and whose
+    period [``parent_from``, ``parent_until``) holds its ``at`` date (an empty end: still
+    running): it is about that record's persons, and the governed reads attribute it to them
+    (a resident sees the lifts of their own bin while it was theirs, not the previous
+    occupant's).
+    """
+
+    source: str
+    key: str
+    parent_key: str
+    at: str
+    parent_from: str | None = None
+    parent_until: str | None = None
+
+
 class Linkage(_Strict):
     """Which fields play which role for record linkage (only ``identifying`` fields).
 
@@ -247,6 +266,21 @@ class Linkage(_Strict):
     persons: list[PersonSlot] = Field(default_factory=list)
     relationships: list[Relationship] = Field(default_factory=list)
     dwelling: dict[LinkageRole, str] = Field(default_factory=dict)
+    attached_to: AttachedTo | None = None
+
+
+def _check_attached(attached: AttachedTo | None, by_name: dict[str, FieldSpec]) -> None:
+    """``linkage.attached_to`` names fields of the source, ``at`` a date or datetime one."""
+    if attached is None:
+        return
+    for role, name in (("key", attached.key), ("at", attached.at)):
+        if name not in by_name:
+            raise ValueError(f"linkage.attached_to.{role} désigne un champ inconnu : {name}")
+    if by_name[attached.at].type not in ("date", "datetime"):
+        raise ValueError(
+            f"linkage.attached_to.at désigne « {attached.at} », qui n'est pas de type date ou "
+            "datetime"
+        )
 
 
 def _check_retention_date_field(retention: Retention, by_name: dict[str, FieldSpec]) -> None:
@@ -299,6 +333,7 @@ class SourceContract(_Strict):
             for slot in (rel.from_slot, rel.to_slot):
                 if slot not in slots:
                     raise ValueError(f"linkage.relationships désigne un slot inconnu : {slot}")
+        _check_attached(self.linkage.attached_to, by_name)
         for key in self.table_schema.primary_key:
             if key not in by_name:
                 raise ValueError(f"primaryKey désigne un champ inconnu : {key}")

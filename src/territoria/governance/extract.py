@@ -4,8 +4,11 @@
 population (its own sources, scope, consents, objections), retention applied, only the
 fields the purpose may see, person and household keys replaced by pseudonyms of the
 purpose's domain — and one ledger record naming every person it returned, so each of them
-finds the run in « qui a consulté mes données ». Records that name no resident of the index
-(an event such as a bin lift, a building's manager) come with empty person and household.
+finds the run in « qui a consulté mes données ». An event that names nobody but is attached to
+another source's record (``linkage.attached_to``: a lift belongs to the bin that carried the
+tag that day) is about that record's persons. Records that name no resident of the index (a
+building's manager, a lift of an unknown tag) come with empty person and household — and are
+left out of a purpose limited to the resident's own data (``scope.self_only``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.governance.decide import Decision
 from territoria.governance.ledger import AuditEntry
+from territoria.governance.policy import Purpose
 
 if TYPE_CHECKING:
     from territoria.governance.service import Governance
@@ -53,6 +58,102 @@ def _attribution(gov: Governance, source: str) -> dict[str, tuple[str, str | Non
     return out
 
 
+def _attached(
+    gov: Governance, contract: SourceContract, table: pa.Table
+) -> list[tuple[str, str | None] | None]:
+    """Each event's (person key, household key) through the record it is attached to."""
+    link = contract.linkage.attached_to
+    assert link is not None
+    parent = gov.contracts[link.source]
+    parent_id = parent.linkage.record_id or ""
+    window = [c for c in (link.parent_from, link.parent_until) if c]
+    columns = [parent_id, link.parent_key, *window]
+    owners = _attribution(gov, link.source)
+    spans: dict[str, list[tuple[str, str | None, tuple[str, str | None] | None]]] = {}
+    for batch in gov.store.raw_batches(link.source, columns):
+        rows = batch.to_pydict()
+        starts = rows.get(link.parent_from or "", [None] * batch.num_rows)
+        ends = rows.get(link.parent_until or "", [None] * batch.num_rows)
+        for record, key, start, end in zip(
+            rows[parent_id], rows[link.parent_key], starts, ends, strict=True
+        ):
+            if key is None:
+                continue
+            spans.setdefault(str(key), []).append(
+                (_day(start) or "", _day(end), owners.get(str(record)))
+            )
+    found: list[tuple[str, str | None] | None] = []
+    keys = table.column(link.key).to_pylist()
+    dates = table.column(link.at).to_pylist()
+    for key, at in zip(keys, dates, strict=True):
+        day = _day(at)
+        owner = None
+        if key is not None and day is not None:
+            owner = next(
+                (o for start, end, o in spans.get(str(key), ())
+                 if start <= day and (end is None or day < end)),
+                None,
+            )  # fmt: skip
+        found.append(owner)
+    return found
+
+
+def _day(value: object) -> str | None:
+    """``YYYY-MM-DD`` of a date, a datetime or their ISO text."""
+    return None if value is None or value == "" else str(value)[:10]
+
+
+def _source_table(
+    gov: Governance,
+    source: str,
+    visible: list[str],
+    allowed: set[str],
+    purpose: Purpose,
+    touched: set[str],
+) -> pa.Table:
+    """One source's records for the purpose, with pseudonyms; adds the persons named to ``touched``."""
+    contract = gov.contracts[source]
+    key_field = contract.linkage.record_id or ""
+    link = contract.linkage.attached_to
+    needed = [key_field] if key_field else []
+    if link is not None:
+        needed += [link.key, link.at]
+    columns = list(dict.fromkeys([*needed, *visible]))
+    batches = list(gov.store.raw_batches(source, columns))
+    table = (
+        pa.Table.from_batches(batches).drop_columns(["_load_id"])
+        if batches
+        else pa.table({c: pa.array([], pa.string()) for c in columns})
+    )
+    owners = _attribution(gov, source) if key_field else {}
+    attached = _attached(gov, contract, table) if link is not None else None
+    ids = table.column(key_field).cast(pa.string()).to_pylist() if key_field else []
+    hidden = gov.reader.hidden({source: sorted({i for i in ids if i})}) if ids else set()
+    pseudonym, domain = gov.pseudonyms.pseudonym, purpose.domain
+    keep: list[int] = []
+    persons: list[str | None] = []
+    households: list[str | None] = []
+    for position, record in enumerate(ids or [None] * table.num_rows):
+        owner = attached[position] if attached is not None else owners.get(record or "")
+        if owner is None and purpose.scope.self_only:
+            continue  # names nobody: not the resident's own data
+        if owner is not None and owner[0] not in allowed:
+            continue  # a resident outside the purpose's population
+        if record is not None and (source, record) in hidden:
+            continue  # past its retention period
+        keep.append(position)
+        if owner is None:
+            persons.append(None)
+            households.append(None)
+        else:
+            touched.add(owner[0])
+            persons.append(pseudonym(domain, owner[0]))
+            households.append(pseudonym(domain, owner[1]) if owner[1] else None)
+    kept = table.take(pa.array(keep, pa.int64())).select(visible)
+    kept = kept.append_column(PERSON, pa.array(persons, pa.string()))
+    return kept.append_column(HOUSEHOLD, pa.array(households, pa.string()))
+
+
 def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]) -> Extract:
     """Every record of ``sources`` the purpose may read now (see the module docstring)."""
     decision = gov.decide(actor, purpose_id, "records")
@@ -66,44 +167,12 @@ def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]
         )
     purpose = gov.policy.purposes[purpose_id]
     allowed = gov.reader.population(purpose, actor)
-    domain = purpose.domain
-    pseudonym = gov.pseudonyms.pseudonym
     tables: dict[str, pa.Table] = {}
     touched: set[str] = set()
     for source in sources:
-        contract = gov.contracts[source]
-        key_field = contract.linkage.record_id or ""
-        visible = list(decision.fields[source])
-        columns = list(dict.fromkeys([key_field, *visible])) if key_field else visible
-        batches = list(gov.store.raw_batches(source, columns))
-        table = (
-            pa.Table.from_batches(batches).drop_columns(["_load_id"])
-            if batches
-            else pa.table({c: pa.array([], pa.string()) for c in columns})
+        tables[source] = _source_table(
+            gov, source, list(decision.fields[source]), allowed, purpose, touched
         )
-        owners = _attribution(gov, source) if key_field else {}
-        ids = table.column(key_field).cast(pa.string()).to_pylist() if key_field else []
-        hidden = gov.reader.hidden({source: sorted({i for i in ids if i})}) if ids else set()
-        keep: list[int] = []
-        persons: list[str | None] = []
-        households: list[str | None] = []
-        for position, record in enumerate(ids or [None] * table.num_rows):
-            owner = owners.get(record or "")
-            if owner is not None and owner[0] not in allowed:
-                continue  # a resident outside the purpose's population
-            if record is not None and (source, record) in hidden:
-                continue  # past its retention period
-            keep.append(position)
-            if owner is None:
-                persons.append(None)
-                households.append(None)
-            else:
-                touched.add(owner[0])
-                persons.append(pseudonym(domain, owner[0]))
-                households.append(pseudonym(domain, owner[1]) if owner[1] else None)
-        kept = table.take(pa.array(keep, pa.int64())).select(visible)
-        kept = kept.append_column(PERSON, pa.array(persons, pa.string()))
-        tables[source] = kept.append_column(HOUSEHOLD, pa.array(households, pa.string()))
     rows = sum(t.num_rows for t in tables.values())
     entry = AuditEntry(
         kind="read",

@@ -1,0 +1,159 @@
+"""Events attached to another source's record (``linkage.attached_to``): a bin's lifts.
+
+A lift names nobody; it belongs to the payer of the bin that carried the tag that day. The
+governed batch read attributes it so, which lets a resident read their own lifts (and only
+those: not the previous occupant's, not a building's, not an unknown tag's) and names the
+payers of the lifts in the ledger when the waste service reads them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from identity_fixtures import catalog
+from territoria.backends import Store, open_store
+from territoria.core.config import WorkspaceConfig, load_workspace
+from territoria.core.contract import SourceContract
+from territoria.governance import Governance
+from territoria.ingest import ingest_files, sandbox_items
+from territoria.ingest.catalog import builtin_contracts_dir
+
+
+@pytest.fixture(scope="module")
+def lifts_template(
+    linked_template: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    root = tmp_path_factory.mktemp("attached") / "ws"
+    shutil.copytree(linked_template, root)
+    config = load_workspace(root)
+    store = open_store(config)
+    try:
+        items = [(s, p) for s, p in sandbox_items(sandbox) if s == "waste_lifts"]
+        assert items and all(o.ok for o in ingest_files(store, catalog(config), items))
+    finally:
+        store.close()
+    return root
+
+
+@pytest.fixture
+def world(lifts_template: Path, tmp_path: Path) -> Iterator[tuple[WorkspaceConfig, Store]]:
+    root = tmp_path / "ws"
+    shutil.copytree(lifts_template, root)
+    config = load_workspace(root)
+    store = open_store(config)
+    yield config, store
+    store.close()
+
+
+def _day(value: object) -> date:
+    return date.fromisoformat(str(value)[:10])
+
+
+def _bin_holders(gov: Governance) -> dict[str, list[tuple[str, str, date, date | None]]]:
+    """person key → (allocation, tag, start, end) of the bins the index attributes to them."""
+    owners = {
+        str(m).split("|")[1]: str(p)
+        for m, p in gov.db.query(
+            "SELECT mention_id, person_key FROM id_mentions WHERE source = 'waste_bins'"
+        )
+    }
+    bins = gov.store.raw_table(
+        "waste_bins", ["allocation_id", "rfid_tag", "start_date", "end_date"]
+    )
+    held: dict[str, list[tuple[str, str, date, date | None]]] = {}
+    for row in bins.to_pylist():
+        person = owners.get(str(row["allocation_id"]))
+        if person:
+            end = _day(row["end_date"]) if row["end_date"] else None
+            held.setdefault(person, []).append(
+                (row["allocation_id"], row["rfid_tag"], _day(row["start_date"]), end)
+            )
+    return held
+
+
+def _deliver_lifts_before_arrival(
+    config: WorkspaceConfig, store: Store, held: dict[str, list[tuple[str, str, date, date | None]]]
+) -> int:
+    """Lifts of a newcomer's tag the week before they arrived (the bin's previous user)."""
+    rows = ["id_levee,camion,horodatage,puce_rfid,poids_kg,statut_lecture"]
+    for _, spans in sorted(held.items()):
+        for _, tag, start, _ in spans:
+            if start > date(2025, 1, 8):
+                before = date.fromordinal(start.toordinal() - 7)
+                rows.append(f"LAV{len(rows):08d},BOM-001,{before.isoformat()}T07:30:00,{tag},,ok")
+    path = config.root / "levees-avant-arrivee.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    outcome = ingest_files(store, catalog(config), [("waste_lifts", path)])
+    assert all(o.ok for o in outcome)
+    return len(rows) - 1
+
+
+def test_a_resident_reads_exactly_the_lifts_of_their_bins_while_they_held_them(
+    world: tuple[WorkspaceConfig, Store],
+) -> None:
+    config, store = world
+    held = _bin_holders(Governance.open(config, store))
+    assert _deliver_lifts_before_arrival(config, store, held) > 0
+    gov = Governance.open(config, store)
+    lifts = gov.store.raw_table("waste_lifts", ["lift_id", "rfid_tag", "lifted_at"]).to_pylist()
+    # A bin that changed payer: its tag has lifts before the current holder arrived.
+    moved = [
+        (person, spans)
+        for person, spans in held.items()
+        if any(start > date(2025, 1, 1) for _, _, start, _ in spans)
+    ]
+    checked = sorted(held.items())[:5] + moved[:5]
+    assert checked
+    previous_occupants_lifts = 0
+    for person, spans in checked:
+        found = gov.extract(f"resident:{person}", "resident_access", ["waste_bins", "waste_lifts"])
+        bins = found.tables["waste_bins"]
+        assert set(bins.column("allocation_id").to_pylist()) == {a for a, _, _, _ in spans}
+        expected = {
+            lift["lift_id"]
+            for lift in lifts
+            for _, tag, start, end in spans
+            if lift["rfid_tag"] == tag and start <= _day(lift["lifted_at"]) < (end or date.max)
+        }
+        tags = {tag for _, tag, _, _ in spans}
+        previous_occupants_lifts += sum(
+            1 for lift in lifts if lift["rfid_tag"] in tags and lift["lift_id"] not in expected
+        )
+        got = found.tables["waste_lifts"]
+        assert set(got.column("lift_id").to_pylist()) == expected
+        assert set(got.column("person").to_pylist()) <= {bins.column("person")[0].as_py()}
+        entry = gov.ledger.records(limit=1)[0].entry
+        assert entry.persons == (person,) and entry.actor == f"resident:{person}"
+    assert moved, "le territoire fictif devrait compter des emménagements en cours d'année"
+    assert previous_occupants_lifts > 0  # the test can tell a previous occupant's lifts apart
+
+
+def test_the_waste_service_reads_every_lift_and_the_ledger_names_their_payers(
+    world: tuple[WorkspaceConfig, Store],
+) -> None:
+    config, store = world
+    gov = Governance.open(config, store)
+    found = gov.extract("paul.dechets", "waste_billing", ["waste_lifts"])
+    lifts = found.tables["waste_lifts"]
+    assert lifts.num_rows == gov.store.raw_table("waste_lifts", ["lift_id"]).num_rows
+    named = [p for p in lifts.column("person").to_pylist() if p]
+    assert named and len(named) < lifts.num_rows  # unknown tags and buildings' bins name nobody
+    assert found.persons == len(gov.ledger.records(limit=1)[0].entry.persons) > 0
+
+
+def test_a_contract_cannot_attach_to_a_field_it_does_not_have() -> None:
+    shipped = builtin_contracts_dir() / "waste_lifts.yaml"
+    data = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    assert SourceContract.model_validate(data).linkage.attached_to is not None
+    data["linkage"]["attached_to"]["key"] = "puce"
+    with pytest.raises(ValueError, match=r"attached_to\.key désigne un champ inconnu : puce"):
+        SourceContract.model_validate(data)
+    data["linkage"]["attached_to"].update(key="rfid_tag", at="truck_id")
+    with pytest.raises(ValueError, match="« truck_id », qui n'est pas de type date"):
+        SourceContract.model_validate(data)
