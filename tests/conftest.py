@@ -14,6 +14,7 @@ from identity_fixtures import catalog, load_people, make_sandbox
 from territoria.backends import Store, open_store
 from territoria.core.config import WorkspaceConfig, init_workspace, load_workspace
 from territoria.identity import link_workspace
+from territoria.ingest import ingest_files, sandbox_items
 
 PG_URL = os.environ.get("TERRITORIA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("TERRITORIA_REQUIRE_POSTGRES") == "1"
@@ -91,3 +92,20 @@ def linked(linked_template: Path, tmp_path: Path) -> Iterator[tuple[WorkspaceCon
     store = open_store(config)
     yield config, store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def lifts_template(
+    linked_template: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The linked workspace plus the sandbox's bin lifts (events: no linking needed), built once."""
+    root = tmp_path_factory.mktemp("lifts") / "ws"
+    shutil.copytree(linked_template, root)
+    config = load_workspace(root)
+    store = open_store(config)
+    try:
+        items = [(s, p) for s, p in sandbox_items(sandbox) if s == "waste_lifts"]
+        assert items and all(o.ok for o in ingest_files(store, catalog(config), items))
+    finally:
+        store.close()
+    return root

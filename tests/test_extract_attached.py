@@ -21,24 +21,8 @@ from territoria.backends import Store, open_store
 from territoria.core.config import WorkspaceConfig, load_workspace
 from territoria.core.contract import SourceContract
 from territoria.governance import Governance
-from territoria.ingest import ingest_files, sandbox_items
+from territoria.ingest import ingest_files
 from territoria.ingest.catalog import builtin_contracts_dir
-
-
-@pytest.fixture(scope="module")
-def lifts_template(
-    linked_template: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    root = tmp_path_factory.mktemp("attached") / "ws"
-    shutil.copytree(linked_template, root)
-    config = load_workspace(root)
-    store = open_store(config)
-    try:
-        items = [(s, p) for s, p in sandbox_items(sandbox) if s == "waste_lifts"]
-        assert items and all(o.ok for o in ingest_files(store, catalog(config), items))
-    finally:
-        store.close()
-    return root
 
 
 @pytest.fixture

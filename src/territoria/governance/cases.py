@@ -106,14 +106,24 @@ def add_case(
 def list_cases(
     gov: Governance, actor: str, purpose: str, app: str, kinds: tuple[str, ...] = ()
 ) -> list[Case]:
-    """The app's cases recorded under this purpose, oldest first; one ledger read record."""
+    """The app's cases recorded under this purpose, oldest first; one ledger read record.
+
+    Under a purpose limited to the resident's own data (the portal's ``resident_access``),
+    the cases listed are those about the resident, whatever purpose they were recorded under:
+    the resident's right of access (RGPD art. 15) covers a dispute an agent keeps about them.
+    """
     decision = _decided(gov, actor, purpose, f"{app}.list")
     gov.db.script(CASES_SCHEMA)
     sql = (
         "SELECT case_id, app, kind, person_key, payload, created_at, actor FROM gov_cases "
-        "WHERE app = ? AND purpose = ?"
+        "WHERE app = ? AND "
     )
-    params: list[Any] = [app, purpose]
+    if gov.policy.purposes[purpose].scope.self_only:
+        sql += "person_key = ?"
+        params: list[Any] = [app, gov.reader.actor_key(actor) or ""]
+    else:
+        sql += "purpose = ?"
+        params = [app, purpose]
     if kinds:
         sql += f" AND kind IN ({marks(kinds)})"
         params += list(kinds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -42,6 +43,7 @@ __all__ = [
     "bill_run",
     "checked_period",
     "governed_inputs",
+    "grid_periods",
     "load_grid_option",
     "payer_keys",
 ]
@@ -147,6 +149,19 @@ def bill_run(
     return run_billing(
         grid, period, inputs.allocations, inputs.lifts, corrections=due, excluded_lifts=excluded
     )
+
+
+def grid_periods(grid: TariffGrid) -> list[Period]:
+    """The periods the grid bills, in order, within its validity."""
+    labels = {"year": "{y}", "semester": "{y}-S{i}", "four_months": "{y}-Q{i}"}
+    per_year = grid.periods_per_year
+    found = []
+    for year in range(grid.valid_from.year, grid.valid_to.year + 1):
+        for index in range(1, per_year + 1):
+            period = parse_period(labels[grid.billing_period].format(y=year, i=index))
+            if period.start >= grid.valid_from and period.end <= grid.valid_to + timedelta(days=1):
+                found.append(period)
+    return found
 
 
 def checked_period(grid: TariffGrid, period: str) -> Period:

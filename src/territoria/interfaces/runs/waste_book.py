@@ -41,10 +41,15 @@ def resident_subject(payer: str) -> str | None:
 class GovernedDisputeBook:
     """A :class:`~territoria.apps.waste.DisputeBook` stored as governed cases."""
 
-    def __init__(self, gov: Governance, actor: str, purpose: str) -> None:
+    def __init__(
+        self, gov: Governance, actor: str, purpose: str, *, as_payer: str | None = None
+    ) -> None:
+        """``as_payer``: a resident reading their own disputes (the portal) — each is shown
+        under the resident's own payer key, and the book cannot be written."""
         self.gov = gov
         self.actor = actor
         self.purpose = purpose
+        self.as_payer = as_payer
         self._disputes: dict[str, tuple[int, Dispute]] | None = None
 
     def _state(self) -> dict[str, tuple[int, Dispute]]:
@@ -53,6 +58,8 @@ class GovernedDisputeBook:
             for case in self.gov.cases(self.actor, self.purpose, APP, KINDS):
                 version = int(case.payload.get("version", 1))
                 dispute = Dispute.model_validate(case.payload["dispute"])
+                if self.as_payer is not None:
+                    dispute = dispute.model_copy(update={"payer": self.as_payer})
                 known = state.get(dispute.id)
                 if known is None or version > known[0]:
                     state[dispute.id] = (version, dispute)
@@ -60,6 +67,12 @@ class GovernedDisputeBook:
         return self._disputes
 
     def _write(self, kind: str, version: int, dispute: Dispute) -> None:
+        if self.as_payer is not None:
+            raise TerritoriaError(
+                "les contestations se lisent ici sans s'écrire : le service propreté les "
+                "enregistre et les tranche",
+                code="waste_dispute_read_only",
+            )
         payload: dict[str, Any] = {
             "version": version,
             "dispute": dispute.model_dump(mode="json"),
