@@ -88,11 +88,11 @@ class Server:
 
 @pytest.fixture(scope="session")
 def web_workspace(
-    tmp_path_factory: pytest.TempPathFactory, linked_template: Path, sandbox: Path
+    tmp_path_factory: pytest.TempPathFactory, lifts_template: Path, sandbox: Path
 ) -> Path:
-    """A private copy of the linked sandbox workspace, with the sandbox files inside it."""
+    """A private copy of the linked sandbox workspace (bin lifts loaded), with its files inside."""
     root = tmp_path_factory.mktemp("browser") / "ws"
-    shutil.copytree(linked_template, root)
+    shutil.copytree(lifts_template, root)
     shutil.copytree(sandbox, root / "sandbox")
     _deliver_with_errors(root)
     return root

@@ -143,6 +143,8 @@ PAGES: tuple[Checked, ...] = (
     Checked("portail-droits", RESIDENT, "/portail/droits"),
     Checked("portail-droits-erreur", RESIDENT, "/portail/droits", then=_bad_rectification),
     Checked("portail-algorithmes", RESIDENT, "/portail/algorithmes"),
+    Checked("portail-dechets", RESIDENT, "/portail/dechets"),
+    Checked("portail-dechets-erreur", RESIDENT, "/portail/dechets?periode=2031-S1", 422),
 )
 
 

@@ -11,6 +11,7 @@ The read is in the ledger, and so in « Qui a consulté mes données » as the r
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -73,14 +74,15 @@ def _kg(value: Decimal | float | None) -> str:
 
 
 def _lift_rows(
-    inputs: Inputs, period: Period, bill: Bill | None
+    inputs: Inputs, window: tuple[date, date], bill: Bill | None
 ) -> tuple[list[dict[str, Any]], Decimal]:
-    """The resident's lifts in the period, with what the bill made of each; total weight."""
+    """The resident's lifts in the bill's counting window, with what the bill made of each;
+    their total weight."""
     counted = {lift.lift_id: lift for lift in bill.lifts} if bill else {}
     rows, weight = [], Decimal(0)
     for lift in sorted(inputs.lifts.to_pylist(), key=lambda r: (r["lifted_at"], r["lift_id"])):
         moment = lift["lifted_at"]
-        if moment is None or not period.start <= moment.date() < period.end:
+        if moment is None or not window[0] <= moment.date() < window[1]:
             continue
         detail = counted.get(lift["lift_id"])
         if lift.get("weight_kg") is not None:
@@ -128,6 +130,7 @@ def _account(state: Any, actor: str, grid: TariffGrid, wanted: str | None) -> di
         disputes: list[Dispute] = book.all()
     run = bill_run(grid, period, inputs, book)
     try:
+        window = run.summary().count_window or (period.start, period.end)
         bill = run.bill(payer) if run.total(payer) is not None else None
         held = [
             str(r["detail"] or r["reason"])
@@ -136,10 +139,11 @@ def _account(state: Any, actor: str, grid: TariffGrid, wanted: str | None) -> di
         ]
     finally:
         run.close()
-    lifts, weight = _lift_rows(inputs, period, bill)
+    lifts, weight = _lift_rows(inputs, window, bill)
     context.update(
         bill=bill,
         held=held,
+        window=(window[0], window[1] - timedelta(days=1)),
         lifts=lifts,
         weight=_kg(weight) if any(row["weight"] != "—" for row in lifts) else "—",
         disputes=[
