@@ -186,3 +186,21 @@ def test_no_bin_a_bad_period_and_no_credentials(site: Site) -> None:
     assert client.get("/portail/dechets?periode=n'importe").status_code == 422
     anonymous = TestClient(site.app, base_url=BASE, follow_redirects=False)
     assert anonymous.get("/portail/dechets").status_code == 303
+
+
+def test_the_access_export_carries_the_residents_lifts_and_only_theirs(site: Site) -> None:
+    (key, _), (_, others) = _holders(site)[:2]
+    with site.app.state.web.lock:
+        mine = site.gov.extract(f"resident:{key}", "resident_access", ["waste_lifts"])
+    expected = set(mine.tables["waste_lifts"].column("lift_id").to_pylist())
+    export = site.resident(key).get("/portail/droits/export.json")
+    assert export.status_code == 200, export.text
+    blocks = {block["source"]: block for block in export.json()["records"]}
+    lifts = {
+        field["value"]
+        for record in blocks["waste_lifts"]["records"]
+        for field in record
+        if field["field"] == "lift_id"
+    }
+    assert lifts == expected and not lifts & others
+    assert blocks["waste_lifts"]["owner_service"]

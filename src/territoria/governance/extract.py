@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -28,7 +28,7 @@ from territoria.governance.policy import Purpose
 if TYPE_CHECKING:
     from territoria.governance.service import Governance
 
-__all__ = ["HOUSEHOLD", "PERSON", "Extract", "extract"]
+__all__ = ["HOUSEHOLD", "PERSON", "Extract", "attached_events", "extract"]
 
 PERSON = "person"
 HOUSEHOLD = "household"
@@ -96,6 +96,36 @@ def _attached(
             )  # fmt: skip
         found.append(owner)
     return found
+
+
+def attached_events(
+    gov: Governance, source: str, person: str, visible: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The visible fields of a source's events attached to this person's records (art. 15).
+
+    Not recorded here: the caller's operation (the access export) records what it returns.
+    Events past their retention period are left out.
+    """
+    contract = gov.contracts[source]
+    link = contract.linkage.attached_to
+    if link is None:
+        return []
+    key_field = contract.linkage.record_id or ""
+    columns = list(dict.fromkeys([c for c in (key_field, link.key, link.at) if c] + [*visible]))
+    batches = list(gov.store.raw_batches(source, columns))
+    if not batches:
+        return []
+    table = pa.Table.from_batches(batches).drop_columns(["_load_id"])
+    owners = _attached(gov, contract, table)
+    mine = [i for i, owner in enumerate(owners) if owner is not None and owner[0] == person]
+    rows = table.take(pa.array(mine, pa.int64())).to_pylist()
+    ids = [str(r[key_field]) for r in rows] if key_field else []
+    hidden = gov.reader.hidden({source: sorted(set(ids))}) if ids else set()
+    return [
+        {name: row[name] for name in visible}
+        for row in rows
+        if not key_field or (source, str(row[key_field])) not in hidden
+    ]
 
 
 def _day(value: object) -> str | None:

@@ -26,6 +26,7 @@ from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.core.types import FIELD_CATEGORY_LABELS, LEGAL_BASIS_LABELS
 from territoria.governance.consents import ConsentRecord, ObjectionRecord
+from territoria.governance.extract import attached_events
 from territoria.governance.policy import OUTPUT_LABELS, Purpose
 from territoria.governance.service import Acting, Governance
 from territoria.governance.transparency import transparency_entries
@@ -91,7 +92,16 @@ def _field_rows(contract: SourceContract, row: dict[str, Any]) -> list[dict[str,
 
 
 def _records(gov: Governance, acting: Acting) -> list[dict[str, Any]]:
-    found = gov.reader.records(acting.decision, [acting.person])
+    """The person's records, then the events attached to them (the lifts of their bins)."""
+    found: dict[str, list[dict[str, Any]]] = {
+        source: [row for _, row in rows]
+        for source, rows in gov.reader.records(acting.decision, [acting.person]).items()
+    }
+    for source, visible in acting.decision.fields.items():
+        if gov.contracts[source].linkage.attached_to is not None:
+            events = attached_events(gov, source, acting.person, visible)
+            if events:
+                found[source] = events
     out = []
     for source, rows in sorted(found.items()):
         contract = gov.contracts[source]
@@ -106,7 +116,7 @@ def _records(gov: Governance, acting: Acting) -> list[dict[str, Any]]:
                 "legal_reference": contract.legal_reference.strip(),
                 "retention": contract.retention.reference or contract.retention.duration,
                 "operator": contract.operator.name if contract.operator else None,
-                "records": [_field_rows(contract, row) for _, row in rows],
+                "records": [_field_rows(contract, row) for row in rows],
             }
         )
     return out
