@@ -175,5 +175,11 @@ def services_tour(directory: Path) -> None:
             )
         except TerritoriaError as exc:
             console.print(f"  Non-recours : non disponible ({exc.message}).", highlight=False)
+        console.print(
+            "  Dans le service web : /console/dechets (paul.dechets : facturations, anomalies, "
+            "contestations, simulateur), /console/non-recours (claire.ccas : liste de repérage, "
+            "contacts, recours), « Mes déchets » dans l'espace résident (/portail/dechets).",
+            highlight=False,
+        )
     finally:
         store.close()
