@@ -1,9 +1,591 @@
-"""The CCAS console pages: the non-take-up worklist, a household's explanation, contacts."""
+"""The CCAS console pages: the non-take-up worklist, a household's explanation, contacts.
+
+The pages show what ``territoria tariffs`` prints, from the same governed run
+(``interfaces.runs.tariffs.run_screening``): one batch read under the purpose (one ledger
+record naming every person read), the OpenFisca screening, the tariff bands and the worklist
+ranked by the monthly amount forgone. The run takes seconds, so it is kept in the web state's
+run cache per agent, purpose and reference month; the page says when it was made and which
+ledger record its read is. The worklist is a suggestion for an interview: the agent records a
+contact and its outcome (a governed case); nothing is decided automatically.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any, cast
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+
+from territoria.apps.tariffs import (
+    BandAssignment,
+    Outreach,
+    crpa_notice,
+    default_grids,
+    explain_household,
+    screen,
+    take_up_report,
+)
+from territoria.apps.tariffs.explain import euros, number
+from territoria.apps.tariffs.non_take_up import OUTCOME_LABELS, Channel, Outcome
+from territoria.core.errors import GovernanceError, TerritoriaError
+from territoria.governance import Governance
+from territoria.governance.extract import Extract
+from territoria.governance.policy import VIEW_LABELS
+from territoria.interfaces.runs.tariffs import PURPOSE, SOURCES, Run, reference_month, run_screening
+from territoria.interfaces.runs.tariffs_book import GovernedOutreachBook
+from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN, SUBJECT_PATTERN
+from territoria.interfaces.web.meta import governed
+from territoria.interfaces.web.pages.console import acting_purposes
+from territoria.interfaces.web.principals import AgentPrincipal, Principal, web_state
+from territoria.interfaces.web.run_cache import CachedRun
+from territoria.interfaces.web.security import check_csrf
+from territoria.interfaces.web.state import WebState
+from territoria.interfaces.web.templates import render
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+Finalite = Annotated[str, Query(pattern=PURPOSE_PATTERN)]
+Mois = Annotated[str | None, Query(max_length=20)]
+HouseholdKey = Annotated[str, Path(pattern=SUBJECT_PATTERN)]
+VIEW = "records"
+BASE = "/console/non-recours"
+PAGE_SIZE = 25
+FLASH = "tariffs_flash"
+CHANNEL_LABELS: dict[Channel, str] = {
+    "telephone": "téléphone",
+    "courrier": "courrier",
+    "courriel": "courriel",
+    "visite": "visite",
+    "accueil": "accueil",
+}
+SKIP_LABELS = {
+    "tariffs_commune": "commune inconnue (ni abonnement d'eau ni code postal connu)",
+    "tariffs_empty": "aucun adulte connu des fiches",
+}
+
+
+class MonthError(Exception):
+    """A reference month that cannot be read: shown beside the field, status 422."""
+
+    def __init__(self, text: str, message: str) -> None:
+        super().__init__(message)
+        self.text = text
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A screening run and the ledger record of its governed batch read."""
+
+    run: Run
+    ledger_seq: int | None
+
+
+class _LockedExtract:
+    """What ``run_screening`` uses of the governance, under the web state's lock.
+
+    Only the governed batch read holds the lock; the OpenFisca simulation (seconds) runs
+    outside it, so other pages are not kept waiting. Keeps the read's ledger record number.
+    """
+
+    def __init__(self, state: WebState) -> None:
+        self._state = state
+        self.ledger_seq: int | None = None
+
+    def extract(self, actor: str, purpose: str, sources: Sequence[str]) -> Extract:
+        with self._state.lock:
+            found = self._state.gov.extract(actor, purpose, sources)
+        self.ledger_seq = found.ledger_seq
+        return found
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+
+def _month(state: WebState, text: str | None) -> date:
+    try:
+        return reference_month(text or None, state.gov.clock().date())
+    except TerritoriaError as exc:
+        message = f"{exc.message} ; attendu : AAAA-MM, par exemple 2025-11"
+        raise MonthError(text or "", message) from None
+
+
+def _choices(state: WebState, actor: str) -> list[dict[str, Any]]:
+    """The agent's purposes to offer: ``records`` on every source read, an algorithm declared.
+
+    Only a suggestion of the form: the governance decides what a purpose may read (the CCAS
+    social-support purpose reads the same sources but declares no screening algorithm, so it
+    is not offered).
+    """
+    policy = state.gov.policy
+    return [
+        p
+        for p in acting_purposes(policy, actor, (VIEW,))
+        if set(SOURCES) <= set(policy.purposes[p["id"]].sources)
+        and policy.purposes[p["id"]].algorithm is not None
+    ]
+
+
+def _shown(value: float | str | bool) -> str:
+    """An OpenFisca variable's value as a French reader expects it."""
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    return number(value) if isinstance(value, float | int) else str(value)
+
+
+def _frame(
+    request: Request, principal: Principal, purpose: str, month: str, error: str | None = None
+) -> dict[str, Any]:
+    """What every page shows: the purpose acted under, the month, the links between pages."""
+    state = web_state(request)
+    chosen = state.gov.policy.purposes.get(purpose)
+    query = {"finalite": purpose, "mois": month} if month else {"finalite": purpose}
+    return {
+        "acting": {"id": purpose, "name": chosen.name if chosen else None},
+        "choices": _choices(state, principal.actor),
+        "view_label": VIEW_LABELS.get(VIEW, VIEW),
+        "mois": month,
+        "month_error": error,
+        "query": urlencode(query),
+        "euros": euros,
+        "shown_value": _shown,
+        "base": BASE,
+    }
+
+
+def _url(path: str, purpose: str, month: str, **more: Any) -> str:
+    return f"{path}?{urlencode({'finalite': purpose, 'mois': month, **more})}"
+
+
+def _household_url(key: str, purpose: str, month: str) -> str:
+    return _url(f"{BASE}/foyers/{quote(key, safe='')}", purpose, month)
+
+
+def _refused(
+    request: Request, principal: Principal, purpose: str, exc: GovernanceError
+) -> Response:
+    return render(
+        request,
+        "console/admin_refused.html",
+        {
+            "title": "Accès refusé",
+            "message": exc.message,
+            "rule": exc.details.get("rule", ""),
+            "retry_path": BASE,
+            **_frame(request, principal, purpose, ""),
+        },
+        status_code=403,
+    )
+
+
+def _month_refused(
+    request: Request, principal: Principal, purpose: str, error: MonthError, title: str
+) -> Response:
+    return render(
+        request,
+        "console/non_recours_mois.html",
+        {"title": title, **_frame(request, principal, purpose, error.text, error.message)},
+        status_code=422,
+    )
+
+
+def _page(
+    request: Request,
+    principal: Principal,
+    purpose: str,
+    title: str,
+    build: Callable[[], Response],
+) -> Response:
+    """The page, the month's error (422) or the policy's refusal (403, already in the ledger)."""
+    try:
+        return build()
+    except MonthError as error:
+        return _month_refused(request, principal, purpose, error, title)
+    except GovernanceError as exc:
+        if exc.code != "access_denied":
+            raise
+        return _refused(request, principal, purpose, exc)
+
+
+def _allowed(state: WebState, actor: str, purpose: str) -> None:
+    """Refuse (and record the refusal) when the agent's grants do not open the purpose."""
+    with state.lock:
+        decision = state.gov.decide(actor, purpose, VIEW)
+        if not decision.allowed:
+            state.gov.record(decision, kind="read", view="tariffs.page")
+    if not decision.allowed:
+        raise GovernanceError(
+            f"refusé : {decision.reason}", code="access_denied", details={"rule": decision.rule}
+        )
+
+
+def _screened(state: WebState, actor: str, purpose: str, reference: date) -> CachedRun[Screened]:
+    """The run of this agent, purpose and month: kept, or made now (one governed read)."""
+
+    def make() -> Screened:
+        locked = _LockedExtract(state)
+        run = run_screening(cast(Governance, locked), actor, purpose, reference)
+        return Screened(run, locked.ledger_seq)
+
+    key = ("tariffs", actor, purpose, f"{reference:%Y-%m}")
+    return state.runs.get_or_make(key, make, state.gov.clock)
+
+
+# -- the worklist -------------------------------------------------------------------------------
+
+
+def _band_rows(bands: Sequence[BandAssignment]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Uses per (service, band), those charged a band too high, and each service's monthly gap."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    saving: dict[str, float] = {}
+    for b in bands:
+        cell = counts.setdefault((b.service_label, b.band), [0, 0])
+        cell[0] += 1
+        cell[1] += bool(b.monthly_saving and b.monthly_saving > 0)
+        saving[b.service_label] = saving.get(b.service_label, 0.0) + max(0.0, b.monthly_saving or 0)
+    rows = [
+        {"service": service, "band": band, "uses": n, "higher": higher}
+        for (service, band), (n, higher) in sorted(counts.items())
+    ]
+    return rows, {s: round(t, 2) for s, t in sorted(saving.items()) if t > 0}
+
+
+def _worklist_context(cached: CachedRun[Screened], page: int) -> dict[str, Any]:
+    run = cached.value.run
+    w = run.worklist
+    pages = max(1, -(-len(w.entries) // PAGE_SIZE))
+    page = min(page, pages)
+    rows, gaps = _band_rows(run.bands)
+    return {
+        "run": run,
+        "worklist": w,
+        "made_at": cached.made_at,
+        "ledger_seq": cached.value.ledger_seq,
+        "evaluated": len(run.households) - len(w.households_unknown),
+        "skipped": [
+            (SKIP_LABELS.get(code, f"fiches incohérentes ({code})"), n)
+            for code, n in sorted(run.skipped.items())
+        ],
+        "skipped_total": sum(run.skipped.values()),
+        "bands": rows,
+        "gaps": gaps,
+        "entries": w.entries[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        "page": page,
+        "pages": pages,
+    }
+
+
+@router.get(BASE, openapi_extra=governed("agent", VIEW, "from_query"))
+def worklist_page(
+    request: Request,
+    principal: AgentPrincipal,
+    finalite: Finalite = PURPOSE,
+    mois: Mois = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    state = web_state(request)
+    title = "Repérage du non-recours"
+
+    def build() -> Response:
+        reference = _month(state, mois)
+        month = f"{reference:%Y-%m}"
+        cached = _screened(state, principal.actor, finalite, reference)
+        context = _worklist_context(cached, page)
+        shown = context["page"]
+        return render(
+            request,
+            "console/non_recours_liste.html",
+            {
+                "title": title,
+                "flash": request.session.pop(FLASH, None),
+                "household_url": lambda key: _household_url(key, finalite, month),
+                "prev_url": _url(BASE, finalite, month, page=shown - 1) if shown > 1 else None,
+                "next_url": (
+                    _url(BASE, finalite, month, page=shown + 1)
+                    if shown < context["pages"]
+                    else None
+                ),
+                **context,
+                **_frame(request, principal, finalite, month),
+            },
+        )
+
+    return _page(request, principal, finalite, title, build)
+
+
+@router.post(f"{BASE}/recalcul", openapi_extra=governed("agent", VIEW, "from_query"))
+def recompute(
+    request: Request,
+    principal: AgentPrincipal,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    finalite: Annotated[str, Form(pattern=PURPOSE_PATTERN)] = PURPOSE,
+    mois: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Forget the kept screening runs; the worklist page reads the sources again."""
+    check_csrf(request, csrf_token)
+    state = web_state(request)
+
+    def build() -> Response:
+        _allowed(state, principal.actor, finalite)
+        state.runs.drop(("tariffs",))
+        request.session[FLASH] = {
+            "kind": "ok",
+            "text": "Repérage recalculé : les résultats conservés ont été oubliés et cette page "
+            "vient de relire les fiches actuelles (une nouvelle lecture au journal d'audit).",
+        }
+        return RedirectResponse(_url(BASE, finalite, mois), status_code=303)
+
+    return _page(request, principal, finalite, "Repérage du non-recours", build)
+
+
+# -- one household ------------------------------------------------------------------------------
+
+
+def _not_found(request: Request, principal: Principal, purpose: str, month: str) -> Response:
+    """The same page whatever the reason: not in the run, objector, or no such household."""
+    return render(
+        request,
+        "console/non_recours_introuvable.html",
+        {"title": "Foyer introuvable", **_frame(request, principal, purpose, month)},
+        status_code=404,
+    )
+
+
+def _still_admitted(state: WebState, actor: str, purpose: str, run: Run, key: str) -> bool:
+    """Whether the household's contact person is still in the purpose's population.
+
+    A resident who objected since the run was kept disappears at once (the refusal, if any,
+    is recorded by the governance).
+    """
+    subject = run.contacts.get(key)
+    if subject is None or key not in {h.key for h in run.households}:
+        return False
+    try:
+        with state.lock:
+            state.gov.acting(actor, purpose, subject, VIEW)
+    except GovernanceError as exc:
+        if exc.code == "access_denied":
+            raise
+        return False
+    return True
+
+
+def _household_context(
+    state: WebState, actor: str, purpose: str, run: Run, key: str
+) -> dict[str, Any]:
+    book = GovernedOutreachBook(state.gov, actor, purpose, run.contacts.get)
+    with state.lock:
+        contacts = book.for_household(key)
+    familles = explain_household(run.screening, key)
+    entry = run.worklist.entry(key)
+    return {
+        "key": key,
+        "run": run,
+        "entry": entry,
+        "item_labels": {line.item: line.label for line in entry.lines} if entry else {},
+        "familles": familles,
+        "bands": [b for b in run.bands if b.household_key == key],
+        "contacts": contacts,
+        "channel_labels": CHANNEL_LABELS,
+        "outcome_labels": OUTCOME_LABELS,
+        "today": state.gov.clock().date().isoformat(),
+    }
+
+
+@router.get(f"{BASE}/foyers/{{household}}", openapi_extra=governed("agent", VIEW, "from_query"))
+def household_page(
+    request: Request,
+    principal: AgentPrincipal,
+    household: HouseholdKey,
+    finalite: Finalite = PURPOSE,
+    mois: Mois = None,
+) -> Response:
+    state = web_state(request)
+    title = "Détail du calcul pour un foyer"
+
+    def build() -> Response:
+        reference = _month(state, mois)
+        month = f"{reference:%Y-%m}"
+        run = _screened(state, principal.actor, finalite, reference).value.run
+        if not _still_admitted(state, principal.actor, finalite, run, household):
+            return _not_found(request, principal, finalite, month)
+        return render(
+            request,
+            "console/non_recours_foyer.html",
+            {
+                "title": title,
+                "flash": request.session.pop(FLASH, None),
+                "action": f"{BASE}/foyers/{quote(household, safe='')}/contacts",
+                **_household_context(state, principal.actor, finalite, run, household),
+                **_frame(request, principal, finalite, month),
+            },
+        )
+
+    return _page(request, principal, finalite, title, build)
+
+
+def _contact_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        problem = {"loc": ("body", "date_contact"), "msg": "date attendue au format AAAA-MM-JJ"}
+        raise RequestValidationError([{**problem, "type": "date_from_datetime_parsing"}]) from None
+
+
+def _check_items(run: Run, key: str, items: list[str]) -> None:
+    """The rights or tariffs a contact is about must be lines of the household's entry."""
+    entry = run.worklist.entry(key)
+    known = {line.item for line in entry.lines} if entry else set()
+    unknown = sorted(set(items) - known)
+    if unknown:
+        problem = {
+            "loc": ("body", "elements"),
+            "msg": f"droit ou tarif absent de la liste pour ce foyer : {', '.join(unknown)}",
+        }
+        raise RequestValidationError([{**problem, "type": "value_error"}])
+
+
+@router.post(
+    f"{BASE}/foyers/{{household}}/contacts", openapi_extra=governed("agent", VIEW, "from_query")
+)
+def record_contact(
+    request: Request,
+    principal: AgentPrincipal,
+    household: HouseholdKey,
+    canal: Annotated[Channel, Form()],
+    suite: Annotated[Outcome, Form()],
+    date_contact: Annotated[str, Form(max_length=10)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    elements: Annotated[list[str] | None, Form(max_length=40)] = None,
+    finalite: Annotated[str, Form(pattern=PURPOSE_PATTERN)] = PURPOSE,
+    mois: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Record the contact as a governed case, then back to the household (post/redirect/get)."""
+    check_csrf(request, csrf_token)
+    state = web_state(request)
+    day = _contact_day(date_contact)
+
+    def build() -> Response:
+        reference = _month(state, mois)
+        month = f"{reference:%Y-%m}"
+        run = _screened(state, principal.actor, finalite, reference).value.run
+        if household not in {h.key for h in run.households}:
+            return _not_found(request, principal, finalite, month)
+        _check_items(run, household, elements or [])
+        book = GovernedOutreachBook(state.gov, principal.actor, finalite, run.contacts.get)
+        outreach = Outreach(
+            household_key=household,
+            contact_date=day,
+            channel=canal,
+            outcome=suite,
+            agent=principal.actor,
+            items=sorted(set(elements or ())),
+            note=note.strip(),
+        )
+        try:
+            with state.lock:
+                case_id = book.record_case(outreach)
+        except GovernanceError as exc:
+            if exc.code == "access_denied":
+                raise
+            return _not_found(request, principal, finalite, month)
+        except TerritoriaError:  # not a household of the run (tariffs_household_unknown)
+            return _not_found(request, principal, finalite, month)
+        request.session[FLASH] = {
+            "kind": "ok",
+            "text": f"Contact noté (dossier {case_id}) : {CHANNEL_LABELS[canal]}, le "
+            f"{day:%d/%m/%Y}, suite « {OUTCOME_LABELS[suite]} ». Il est inscrit au journal "
+            "d'audit et ne peut plus être modifié.",
+        }
+        target = _household_url(household, finalite, month) + "#contacts"
+        return RedirectResponse(target, status_code=303)
+
+    return _page(request, principal, finalite, "Noter un contact", build)
+
+
+# -- take-up and the notice ---------------------------------------------------------------------
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{100 * rate:.1f} %".replace(".", ",")
+
+
+@router.get(f"{BASE}/suivi", openapi_extra=governed("agent", VIEW, "from_query"))
+def take_up_page(
+    request: Request, principal: AgentPrincipal, finalite: Finalite = PURPOSE, mois: Mois = None
+) -> Response:
+    state = web_state(request)
+    title = "Recours après contact"
+
+    def build() -> Response:
+        reference = _month(state, mois)
+        month = f"{reference:%Y-%m}"
+        run = _screened(state, principal.actor, finalite, reference).value.run
+        book = GovernedOutreachBook(state.gov, principal.actor, finalite, run.contacts.get)
+        with state.lock:
+            contacts = list(book.all())  # one ledger record; the report reuses the book's copy
+        report = take_up_report(run.worklist, book)
+        labels = {line.item: line.label for e in run.worklist.entries for line in e.lines}
+        return render(
+            request,
+            "console/non_recours_suivi.html",
+            {
+                "title": title,
+                "run": run,
+                "report": report,
+                "contacts": len(contacts),
+                "counted": sum(c.contact_date >= reference for c in contacts),
+                "item_labels": labels,
+                "percent": _percent,
+                **_frame(request, principal, finalite, month),
+            },
+        )
+
+    return _page(request, principal, finalite, title, build)
+
+
+def _notice_data(state: WebState, purpose_id: str) -> dict[str, list[str]]:
+    """The data the purpose's algorithm processes, by source, with the contracts' titles."""
+    purpose = state.gov.policy.purposes[purpose_id]
+    data: dict[str, list[str]] = {}
+    for source, names in purpose.algorithm_data().items():
+        contract = state.gov.contracts.get(source)
+        titles = {f.name: f.title or f.name for f in contract.fields} if contract else {}
+        wanted = list(titles) if names == "*" else names
+        title = contract.title if contract else source
+        data[f"{title} ({source})"] = [titles.get(n, n) for n in wanted]
+    return data
+
+
+@router.get(f"{BASE}/notice", openapi_extra=governed("agent", VIEW, "from_query"))
+def notice_page(
+    request: Request, principal: AgentPrincipal, finalite: Finalite = PURPOSE, mois: Mois = None
+) -> Response:
+    """The CRPA L311-3-1 notice; reads no personal data (nothing in the ledger when allowed)."""
+    state = web_state(request)
+    title = "Notice de l'algorithme de repérage"
+
+    def build() -> Response:
+        reference = _month(state, mois)
+        _allowed(state, principal.actor, finalite)
+        notice = crpa_notice(screen([], reference), default_grids())
+        notice = notice.model_copy(update={"data": _notice_data(state, finalite)})
+        return render(
+            request,
+            "console/non_recours_notice.html",
+            {
+                "title": title,
+                "notice": notice,
+                "reads_nothing": True,
+                **_frame(request, principal, finalite, f"{reference:%Y-%m}"),
+            },
+        )
+
+    return _page(request, principal, finalite, title, build)
