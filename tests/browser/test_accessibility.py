@@ -98,6 +98,11 @@ class Checked:
     then: Callable[[Site], None] | None = None
 
 
+def _open_first_household(site: Site) -> None:
+    site.page.locator('table a[href^="/console/non-recours/foyers/"]').first.click()
+    site.page.wait_for_load_state()
+
+
 PAGES: tuple[Checked, ...] = (
     # public
     Checked("accueil", None, "/"),
@@ -134,6 +139,21 @@ PAGES: tuple[Checked, ...] = (
     Checked("console-dpo-journal", "dpo", "/console/dpo?acteur=claire.ccas&decision=allow"),
     Checked("console-dpo-verification", "dpo", "/console/dpo", then=_verify_htmx),
     Checked("console-verification", "dpo", "/console/dpo", then=_verify_without_js),
+    # the 4P services in the console
+    Checked("non-recours-liste", "claire.ccas", "/console/non-recours?mois=2025-11"),
+    Checked(
+        "non-recours-foyer",
+        "claire.ccas",
+        "/console/non-recours?mois=2025-11",
+        then=_open_first_household,
+    ),
+    Checked("non-recours-suivi", "claire.ccas", "/console/non-recours/suivi?mois=2025-11"),
+    Checked("non-recours-notice", "claire.ccas", "/console/non-recours/notice?mois=2025-11"),
+    Checked("non-recours-mois-invalide", "claire.ccas", "/console/non-recours?mois=2025-13", 422),
+    Checked(
+        "non-recours-introuvable", "claire.ccas", "/console/non-recours/foyers/MEN.inconnu", 404
+    ),
+    Checked("non-recours-refus", "lea.biblio", "/console/non-recours", 403),
     # residents' portal
     Checked("portail-services", RESIDENT, "/portail"),
     Checked("portail-consultations", RESIDENT, "/portail/consultations"),
