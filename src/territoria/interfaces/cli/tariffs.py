@@ -47,7 +47,9 @@ from territoria.interfaces.cli.common import (
 from territoria.interfaces.runs.tariffs import (
     PURPOSE,
     Run,
+    band_counts,
     household_contacts,
+    notice_data,
     reference_month,
     run_screening,
 )
@@ -191,22 +193,15 @@ def _print_screen(run: Run, limit: int) -> None:
 
 
 def _print_bands(bands: Sequence[BandAssignment]) -> None:
-    counts: dict[tuple[str, str], list[int]] = {}
-    saving: dict[str, float] = {}
-    for b in bands:
-        cell = counts.setdefault((b.service_label, b.band), [0, 0])
-        cell[0] += 1
-        cell[1] += bool(b.monthly_saving and b.monthly_saving > 0)
-        saving[b.service_label] = saving.get(b.service_label, 0.0) + max(0.0, b.monthly_saving or 0)
+    rows, gaps = band_counts(bands)
     table = Table(title="Tranches tarifaires selon le quotient familial")
     for column in ("Service", "Tranche", "Usages", "Tranche appliquée trop chère"):
         table.add_column(column)
-    for (service, band), (n, higher) in sorted(counts.items()):
-        table.add_row(service, band, str(n), str(higher) if higher else "")
+    for row in rows:
+        table.add_row(row.service, row.band, str(row.uses), str(row.higher) if row.higher else "")
     console.print(table)
-    for service, total in sorted(saving.items()):
-        if total > 0:
-            console.print(f"  {service} : {euros(total)} par mois d'écart de tranche au total.")
+    for service, total in gaps.items():
+        console.print(f"  {service} : {euros(total)} par mois d'écart de tranche au total.")
 
 
 def _print_household(run: Run, key: str, as_json: bool) -> None:
@@ -411,10 +406,4 @@ def _notice_data(workspace: Path | None, purpose_id: str) -> dict[str, list[str]
     if purpose is None:
         raise TerritoriaError(f"finalité inconnue : {purpose_id}", code="unknown_purpose")
     catalog = ContractCatalog.load(*config.contract_paths)
-    data: dict[str, list[str]] = {}
-    for source, names in purpose.algorithm_data().items():
-        contract = catalog.get(source)
-        titles = {f.name: f.title or f.name for f in contract.fields}
-        wanted = list(titles) if names == "*" else names
-        data[f"{contract.title} ({source})"] = [titles.get(n, n) for n in wanted]
-    return data
+    return notice_data(purpose, catalog.get)

@@ -11,6 +11,7 @@ resident.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,16 +28,21 @@ from territoria.apps.tariffs import (
     non_take_up_worklist,
     screen,
 )
+from territoria.core.contract import SourceContract
 from territoria.core.errors import TerritoriaError
 from territoria.governance import Governance
+from territoria.governance.policy import Purpose
 
 __all__ = [
     "ID_FIELDS",
     "PURPOSE",
     "SOURCES",
+    "BandCount",
     "Run",
+    "band_counts",
     "group_records",
     "household_contacts",
+    "notice_data",
     "reference_month",
     "run_screening",
 ]
@@ -90,6 +96,7 @@ class Run:
     contacts: dict[str, str]  # household key → pseudonym of the person a contact is about
     skipped: dict[str, int] = field(default_factory=dict)
     persons: int = 0
+    ledger_seq: int | None = None  # the ledger record of the governed batch read
 
 
 def _person_key(source: str, row: Mapping[str, Any]) -> str:
@@ -140,13 +147,16 @@ def run_screening(
     reference: date,
     *,
     progress: Callable[[str], None] | None = None,
+    lock: AbstractContextManager[Any] | None = None,
 ) -> Run:
     """Extract, build, screen, bands and worklist for one reference month.
 
-    ``progress`` is told each step's label (the CLI shows it under a progress bar).
+    ``progress`` is told each step's label (the CLI shows it under a progress bar); ``lock``
+    is held during the governed read only (the web state's), not while OpenFisca computes.
     """
     step = progress or (lambda _label: None)
-    extract = gov.extract(actor, purpose, SOURCES)
+    with lock or nullcontext():
+        extract = gov.extract(actor, purpose, SOURCES)
     tables = {s: t.to_pylist() for s, t in extract.tables.items()}
     groups, contacts = group_records(tables)
     communes = _communes()
@@ -164,8 +174,53 @@ def run_screening(
     bands = assign_bands(screening, grids)
     worklist = non_take_up_worklist(screening, grids, assignments=bands)
     return Run(
-        reference, households, screening, bands, worklist, contacts, skipped, extract.persons
+        reference,
+        households,
+        screening,
+        bands,
+        worklist,
+        contacts,
+        skipped,
+        extract.persons,
+        extract.ledger_seq,
     )
+
+
+@dataclass(frozen=True)
+class BandCount:
+    """Uses of one local tariff's band, and how many of them pay a band too high."""
+
+    service: str
+    band: str
+    uses: int
+    higher: int
+
+
+def band_counts(bands: Sequence[BandAssignment]) -> tuple[list[BandCount], dict[str, float]]:
+    """Uses per (service, band), and each service's monthly gap of bands charged too high."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    saving: dict[str, float] = {}
+    for b in bands:
+        cell = counts.setdefault((b.service_label, b.band), [0, 0])
+        cell[0] += 1
+        cell[1] += bool(b.monthly_saving and b.monthly_saving > 0)
+        saving[b.service_label] = saving.get(b.service_label, 0.0) + max(0.0, b.monthly_saving or 0)
+    rows = [BandCount(s, b, n, h) for (s, b), (n, h) in sorted(counts.items())]
+    return rows, {s: round(t, 2) for s, t in sorted(saving.items()) if t > 0}
+
+
+def notice_data(
+    purpose: Purpose, contract_of: Callable[[str], SourceContract | None]
+) -> dict[str, list[str]]:
+    """The data the purpose's algorithm processes, by source, with the contracts' titles."""
+    data: dict[str, list[str]] = {}
+    for source, names in purpose.algorithm_data().items():
+        contract = contract_of(source)
+        titles = {f.name: f.title or f.name for f in contract.fields} if contract else {}
+        wanted = list(titles) if names == "*" else names
+        title = contract.title if contract else source
+        data[f"{title} ({source})"] = [titles.get(n, n) for n in wanted]
+    return data
 
 
 def household_contacts(gov: Governance, actor: str, purpose: str) -> dict[str, str]:

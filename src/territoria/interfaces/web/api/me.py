@@ -276,6 +276,8 @@ def change_choice(
                 raise
             return ChoiceChangeOut(purpose=purpose_id, active=_ALREADY[exc.code], changed=False)
         shown = _receipt(state, record)
+    # The population of a purpose changed: a kept run (a worklist) must not list them any more.
+    state.runs.drop(())
     return ChoiceChangeOut(
         purpose=purpose_id,
         active=active,

@@ -11,10 +11,9 @@ contact and its outcome (a governed case); nothing is decided automatically.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -22,7 +21,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
 from territoria.apps.tariffs import (
-    BandAssignment,
     Outreach,
     crpa_notice,
     default_grids,
@@ -33,10 +31,16 @@ from territoria.apps.tariffs import (
 from territoria.apps.tariffs.explain import euros, number
 from territoria.apps.tariffs.non_take_up import OUTCOME_LABELS, Channel, Outcome
 from territoria.core.errors import GovernanceError, TerritoriaError
-from territoria.governance import Governance
-from territoria.governance.extract import Extract
 from territoria.governance.policy import VIEW_LABELS
-from territoria.interfaces.runs.tariffs import PURPOSE, SOURCES, Run, reference_month, run_screening
+from territoria.interfaces.runs.tariffs import (
+    PURPOSE,
+    SOURCES,
+    Run,
+    band_counts,
+    notice_data,
+    reference_month,
+    run_screening,
+)
 from territoria.interfaces.runs.tariffs_book import GovernedOutreachBook
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN, SUBJECT_PATTERN
 from territoria.interfaces.web.meta import governed
@@ -77,32 +81,6 @@ class MonthError(Exception):
         super().__init__(message)
         self.text = text
         self.message = message
-
-
-@dataclass(frozen=True)
-class Screened:
-    """A screening run and the ledger record of its governed batch read."""
-
-    run: Run
-    ledger_seq: int | None
-
-
-class _LockedExtract:
-    """What ``run_screening`` uses of the governance, under the web state's lock.
-
-    Only the governed batch read holds the lock; the OpenFisca simulation (seconds) runs
-    outside it, so other pages are not kept waiting. Keeps the read's ledger record number.
-    """
-
-    def __init__(self, state: WebState) -> None:
-        self._state = state
-        self.ledger_seq: int | None = None
-
-    def extract(self, actor: str, purpose: str, sources: Sequence[str]) -> Extract:
-        with self._state.lock:
-            found = self._state.gov.extract(actor, purpose, sources)
-        self.ledger_seq = found.ledger_seq
-        return found
 
 
 # -- shared pieces ------------------------------------------------------------------------------
@@ -225,13 +203,12 @@ def _allowed(state: WebState, actor: str, purpose: str) -> None:
         )
 
 
-def _screened(state: WebState, actor: str, purpose: str, reference: date) -> CachedRun[Screened]:
-    """The run of this agent, purpose and month: kept, or made now (one governed read)."""
+def _screened(state: WebState, actor: str, purpose: str, reference: date) -> CachedRun[Run]:
+    """The run of this agent, purpose and month: kept, or made now (one governed read; only
+    the read holds the state's lock, OpenFisca computes outside it)."""
 
-    def make() -> Screened:
-        locked = _LockedExtract(state)
-        run = run_screening(cast(Governance, locked), actor, purpose, reference)
-        return Screened(run, locked.ledger_seq)
+    def make() -> Run:
+        return run_screening(state.gov, actor, purpose, reference, lock=state.lock)
 
     key = ("tariffs", actor, purpose, f"{reference:%Y-%m}")
     return state.runs.get_or_make(key, make, state.gov.clock)
@@ -240,33 +217,17 @@ def _screened(state: WebState, actor: str, purpose: str, reference: date) -> Cac
 # -- the worklist -------------------------------------------------------------------------------
 
 
-def _band_rows(bands: Sequence[BandAssignment]) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Uses per (service, band), those charged a band too high, and each service's monthly gap."""
-    counts: dict[tuple[str, str], list[int]] = {}
-    saving: dict[str, float] = {}
-    for b in bands:
-        cell = counts.setdefault((b.service_label, b.band), [0, 0])
-        cell[0] += 1
-        cell[1] += bool(b.monthly_saving and b.monthly_saving > 0)
-        saving[b.service_label] = saving.get(b.service_label, 0.0) + max(0.0, b.monthly_saving or 0)
-    rows = [
-        {"service": service, "band": band, "uses": n, "higher": higher}
-        for (service, band), (n, higher) in sorted(counts.items())
-    ]
-    return rows, {s: round(t, 2) for s, t in sorted(saving.items()) if t > 0}
-
-
-def _worklist_context(cached: CachedRun[Screened], page: int) -> dict[str, Any]:
-    run = cached.value.run
+def _worklist_context(cached: CachedRun[Run], page: int) -> dict[str, Any]:
+    run = cached.value
     w = run.worklist
     pages = max(1, -(-len(w.entries) // PAGE_SIZE))
     page = min(page, pages)
-    rows, gaps = _band_rows(run.bands)
+    rows, gaps = band_counts(run.bands)
     return {
         "run": run,
         "worklist": w,
         "made_at": cached.made_at,
-        "ledger_seq": cached.value.ledger_seq,
+        "ledger_seq": run.ledger_seq,
         "evaluated": len(run.households) - len(w.households_unknown),
         "skipped": [
             (SKIP_LABELS.get(code, f"fiches incohérentes ({code})"), n)
@@ -412,7 +373,7 @@ def household_page(
     def build() -> Response:
         reference = _month(state, mois)
         month = f"{reference:%Y-%m}"
-        run = _screened(state, principal.actor, finalite, reference).value.run
+        run = _screened(state, principal.actor, finalite, reference).value
         if not _still_admitted(state, principal.actor, finalite, run, household):
             return _not_found(request, principal, finalite, month)
         return render(
@@ -475,7 +436,7 @@ def record_contact(
     def build() -> Response:
         reference = _month(state, mois)
         month = f"{reference:%Y-%m}"
-        run = _screened(state, principal.actor, finalite, reference).value.run
+        run = _screened(state, principal.actor, finalite, reference).value
         if household not in {h.key for h in run.households}:
             return _not_found(request, principal, finalite, month)
         _check_items(run, household, elements or [])
@@ -527,7 +488,7 @@ def take_up_page(
     def build() -> Response:
         reference = _month(state, mois)
         month = f"{reference:%Y-%m}"
-        run = _screened(state, principal.actor, finalite, reference).value.run
+        run = _screened(state, principal.actor, finalite, reference).value
         book = GovernedOutreachBook(state.gov, principal.actor, finalite, run.contacts.get)
         with state.lock:
             contacts = list(book.all())  # one ledger record; the report reuses the book's copy
@@ -551,19 +512,6 @@ def take_up_page(
     return _page(request, principal, finalite, title, build)
 
 
-def _notice_data(state: WebState, purpose_id: str) -> dict[str, list[str]]:
-    """The data the purpose's algorithm processes, by source, with the contracts' titles."""
-    purpose = state.gov.policy.purposes[purpose_id]
-    data: dict[str, list[str]] = {}
-    for source, names in purpose.algorithm_data().items():
-        contract = state.gov.contracts.get(source)
-        titles = {f.name: f.title or f.name for f in contract.fields} if contract else {}
-        wanted = list(titles) if names == "*" else names
-        title = contract.title if contract else source
-        data[f"{title} ({source})"] = [titles.get(n, n) for n in wanted]
-    return data
-
-
 @router.get(f"{BASE}/notice", openapi_extra=governed("agent", VIEW, "from_query"))
 def notice_page(
     request: Request, principal: AgentPrincipal, finalite: Finalite = PURPOSE, mois: Mois = None
@@ -576,7 +524,11 @@ def notice_page(
         reference = _month(state, mois)
         _allowed(state, principal.actor, finalite)
         notice = crpa_notice(screen([], reference), default_grids())
-        notice = notice.model_copy(update={"data": _notice_data(state, finalite)})
+        notice = notice.model_copy(
+            update={
+                "data": notice_data(state.gov.policy.purposes[finalite], state.gov.contracts.get)
+            }
+        )
         return render(
             request,
             "console/non_recours_notice.html",
