@@ -140,6 +140,22 @@ PAGES: tuple[Checked, ...] = (
     Checked("console-dpo-verification", "dpo", "/console/dpo", then=_verify_htmx),
     Checked("console-verification", "dpo", "/console/dpo", then=_verify_without_js),
     # the 4P services in the console
+    Checked("dechets-facturation", "paul.dechets", "/console/dechets"),
+    Checked("dechets-facture", "paul.dechets", "/console/dechets/facture?{waste_bill}"),
+    Checked(
+        "dechets-facture-introuvable",
+        "paul.dechets",
+        "/console/dechets/facture?redevable=INCONNU",
+        404,
+    ),
+    Checked("dechets-periode-invalide", "paul.dechets", "/console/dechets?periode=2024-S2", 422),
+    Checked("dechets-anomalies", "paul.dechets", "/console/dechets/anomalies"),
+    Checked("dechets-contestations", "paul.dechets", "/console/dechets/contestations"),
+    Checked("dechets-simulation", "paul.dechets", "/console/dechets/simulation"),
+    Checked(
+        "dechets-simulation-erreur", "paul.dechets", "/console/dechets/simulation?budget=abc", 422
+    ),
+    Checked("dechets-refus", "lea.biblio", "/console/dechets", 403),
     Checked("non-recours-liste", "claire.ccas", "/console/non-recours?mois=2025-11"),
     Checked(
         "non-recours-foyer",
@@ -215,10 +231,20 @@ def _pair(visitors: Visitors) -> dict[str, str]:
     return {"pair": query}
 
 
+def _waste_bill(visitors: Visitors) -> dict[str, str]:
+    site = visitors.site("paul.dechets")
+    site.go("/console/dechets")
+    link = site.page.locator('a[href^="/console/dechets/facture?"]').first
+    query = urlsplit(link.get_attribute("href") or "").query
+    assert query, "la facturation n'a aucun redevable"
+    return {"waste_bill": query}
+
+
 FINDERS: dict[str, Callable[[Visitors], dict[str, str]]] = {
     "ccas_person": _ccas_person,
     "ccas_name": _ccas_person,
     "pair": _pair,
+    "waste_bill": _waste_bill,
 }
 
 
