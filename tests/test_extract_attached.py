@@ -141,3 +141,22 @@ def test_a_contract_cannot_attach_to_a_field_it_does_not_have() -> None:
     data["linkage"]["attached_to"].update(key="rfid_tag", at="truck_id")
     with pytest.raises(ValueError, match="« truck_id », qui n'est pas de type date"):
         SourceContract.model_validate(data)
+
+
+def test_the_extract_gives_the_size_of_each_household_it_names(
+    world: tuple[WorkspaceConfig, Store],
+) -> None:
+    config, store = world
+    gov = Governance.open(config, store)
+    found = gov.extract("paul.dechets", "waste_billing", ["waste_bins"])
+    named = {h for h in found.tables["waste_bins"].column("household").to_pylist() if h}
+    assert named and set(found.household_sizes) == named
+    members: dict[str, set[str]] = {}
+    for person, household in gov.db.query(
+        "SELECT person_key, household_key FROM id_mentions WHERE household_key IS NOT NULL"
+    ):
+        members.setdefault(str(household), set()).add(str(person))
+    domain = gov.policy.purposes["waste_billing"].domain
+    expected = {gov.pseudonyms.pseudonym(domain, h): len(p) for h, p in members.items()}
+    assert all(found.household_sizes[h] == expected[h] for h in named)
+    assert "index.household_size" in gov.ledger.records(limit=1)[0].entry.fields

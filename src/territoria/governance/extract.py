@@ -32,6 +32,7 @@ __all__ = ["HOUSEHOLD", "PERSON", "Extract", "attached_events", "extract"]
 
 PERSON = "person"
 HOUSEHOLD = "household"
+HOUSEHOLD_SIZE_FIELD = "index.household_size"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Extract:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     persons: int = 0
     ledger_seq: int | None = None
+    # household pseudonym → residents the index places in it (a REOMi fixed part by household
+    # size, the simulator's distribution); recorded in the ledger as « index.household_size ».
+    household_sizes: dict[str, int] = field(default_factory=dict)
 
 
 def _attribution(gov: Governance, source: str) -> dict[str, tuple[str, str | None]]:
@@ -139,9 +143,10 @@ def _source_table(
     visible: list[str],
     allowed: set[str],
     purpose: Purpose,
-    touched: set[str],
+    touched: dict[str, str | None],
 ) -> pa.Table:
-    """One source's records for the purpose, with pseudonyms; adds the persons named to ``touched``."""
+    """One source's records for the purpose, with pseudonyms; adds each person named, with
+    their household, to ``touched``."""
     contract = gov.contracts[source]
     key_field = contract.linkage.record_id or ""
     link = contract.linkage.attached_to
@@ -176,7 +181,7 @@ def _source_table(
             persons.append(None)
             households.append(None)
         else:
-            touched.add(owner[0])
+            touched.setdefault(owner[0], owner[1])
             persons.append(pseudonym(domain, owner[0]))
             households.append(pseudonym(domain, owner[1]) if owner[1] else None)
     kept = table.take(pa.array(keep, pa.int64())).select(visible)
@@ -198,12 +203,14 @@ def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]
     purpose = gov.policy.purposes[purpose_id]
     allowed = gov.reader.population(purpose, actor)
     tables: dict[str, pa.Table] = {}
-    touched: set[str] = set()
+    touched: dict[str, str | None] = {}
     for source in sources:
         tables[source] = _source_table(
             gov, source, list(decision.fields[source]), allowed, purpose, touched
         )
     rows = sum(t.num_rows for t in tables.values())
+    sizes = _household_sizes(gov, {h for h in touched.values() if h})
+    fields = [f"{s}.{f}" for s in sources for f in decision.fields[s]]
     entry = AuditEntry(
         kind="read",
         actor=actor,
@@ -213,10 +220,28 @@ def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]
         legal_basis=decision.legal_basis,
         view="records",
         persons=tuple(sorted(touched)),
-        fields=tuple(f"{s}.{f}" for s in sources for f in decision.fields[s]),
+        fields=tuple(fields + ([HOUSEHOLD_SIZE_FIELD] if sizes else [])),
         rule=decision.rule,
         reason=f"extraction par lot : {rows} fiche(s) de {', '.join(sources)}, "
         f"{len(touched)} personne(s)",
     )
     record = gov.ledger.append(entry)
-    return Extract(decision, tables, len(touched), record.seq)
+    domain = purpose.domain
+    return Extract(
+        decision,
+        tables,
+        len(touched),
+        record.seq,
+        {gov.pseudonyms.pseudonym(domain, h): n for h, n in sizes.items()},
+    )
+
+
+def _household_sizes(gov: Governance, households: set[str]) -> dict[str, int]:
+    """How many residents the index places in each of these households."""
+    if not households:
+        return {}
+    rows = gov.db.query(
+        "SELECT household_key, COUNT(DISTINCT person_key) FROM id_mentions "
+        "WHERE household_key IS NOT NULL GROUP BY household_key"
+    )
+    return {str(h): int(n) for h, n in rows if str(h) in households}

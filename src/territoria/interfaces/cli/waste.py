@@ -30,8 +30,6 @@ from territoria.apps.waste import (
     mark_applied,
     open_dispute,
     parse_period,
-    run_billing,
-    simulate,
 )
 from territoria.apps.waste.money import euros
 from territoria.core.errors import TerritoriaError
@@ -54,6 +52,7 @@ from territoria.interfaces.runs.waste import (
     checked_period,
     governed_inputs,
     load_grid_option,
+    simulate_grid,
 )
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook
 
@@ -355,30 +354,7 @@ def simulate_cmd(
         with err_console.status("Lecture gouvernée des bacs et des levées…"):
             inputs = governed_inputs(gov, actor, acting)
         with err_console.status("Simulation…"):
-            before = run_billing(
-                reference, parsed, inputs.allocations, inputs.lifts, check_validity=False
-            )
-            try:
-                issued = before.bills.select(["payer", "total_cents"]).rename_columns(
-                    ["payer", "amount_cents"]
-                )
-                revenue = before.summary().total_cents
-            finally:
-                before.close()
-            if budget_cents is None:
-                if revenue <= 0:
-                    raise TerritoriaError(
-                        "la grille de référence ne facture rien sur cette période : donnez "
-                        "le budget à couvrir",
-                        code="waste_budget",
-                        field_name="budget",
-                    )
-                budget_cents = revenue
-            result = simulate(
-                proposed, parsed, inputs.allocations, inputs.lifts,
-                budget_cents=budget_cents, baseline=issued, assumptions=assumptions,
-            )  # fmt: skip
-            result = result.model_copy(update={"baseline": f"grille {reference.id}"})
+            result = simulate_grid(inputs, proposed, reference, parsed, budget_cents, assumptions)
         if chart is not None:
             chart.write_text(
                 json.dumps(result.chart, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"

@@ -17,16 +17,19 @@ from typing import Any
 import pyarrow as pa
 
 from territoria.apps.waste import (
+    Assumptions,
     BillingRun,
     Period,
+    SimulationResult,
     TariffGrid,
     corrections_due,
     excluded_lifts,
     get_grid,
     parse_period,
     run_billing,
+    simulate,
 )
-from territoria.core.errors import GovernanceError
+from territoria.core.errors import GovernanceError, TerritoriaError
 from territoria.governance import Governance
 from territoria.interfaces.runs.waste_book import (
     MANAGER_PREFIX,
@@ -46,6 +49,7 @@ __all__ = [
     "grid_periods",
     "load_grid_option",
     "payer_keys",
+    "simulate_grid",
 ]
 
 SOURCES = ("waste_bins", "waste_lifts")
@@ -62,6 +66,7 @@ class Inputs:
     lifts: pa.Table
     persons: int
     ledger_seq: int | None
+    payers: pa.Table  # payer, household_size (residents of the payer's household in the index)
 
 
 def acting_purpose(gov: Governance, actor: str, purpose: str | None) -> str:
@@ -126,7 +131,19 @@ def governed_inputs(gov: Governance, actor: str, purpose: str) -> Inputs:
     allocations = allocations.drop_columns([c for c in _IDENTIFYING if c in bins.column_names])
     lifts = found.tables["waste_lifts"]
     lifts = lifts.drop_columns([c for c in ("person", "household") if c in lifts.column_names])
-    return Inputs(purpose, allocations, lifts, found.persons, found.ledger_seq)
+    sizes: dict[str, int] = {}
+    for payer, household in zip(
+        allocations.column("payer").to_pylist(), bins.column("household").to_pylist(), strict=True
+    ):
+        if household in found.household_sizes:
+            sizes.setdefault(payer, found.household_sizes[household])
+    payers = pa.table(
+        {
+            "payer": pa.array(list(sizes), pa.string()),
+            "household_size": pa.array(list(sizes.values()), pa.int32()),
+        }
+    )
+    return Inputs(purpose, allocations, lifts, found.persons, found.ledger_seq, payers)
 
 
 def load_grid_option(grid: str | None) -> tuple[TariffGrid, bool]:
@@ -147,8 +164,52 @@ def bill_run(
     due_lifts = {book.get(c.reference).lift_id for c in due}
     excluded = {k: v for k, v in excluded_lifts(book).items() if k not in due_lifts}
     return run_billing(
-        grid, period, inputs.allocations, inputs.lifts, corrections=due, excluded_lifts=excluded
+        grid,
+        period,
+        inputs.allocations,
+        inputs.lifts,
+        payers=inputs.payers,
+        corrections=due,
+        excluded_lifts=excluded,
     )
+
+
+def simulate_grid(
+    inputs: Inputs,
+    proposed: TariffGrid,
+    reference: TariffGrid,
+    period: Period,
+    budget_cents: int | None,
+    assumptions: Assumptions,
+) -> SimulationResult:
+    """The tariff simulator on governed inputs: the reference grid billed on the actual events
+    (its revenue is the budget when none is given), then the proposal after the behavioural
+    response, compared payer by payer (household sizes from the index)."""
+    before = run_billing(
+        reference, period, inputs.allocations, inputs.lifts, payers=inputs.payers,
+        check_validity=False,
+    )  # fmt: skip
+    try:
+        issued = before.bills.select(["payer", "total_cents"]).rename_columns(
+            ["payer", "amount_cents"]
+        )
+        revenue = before.summary().total_cents
+    finally:
+        before.close()
+    if budget_cents is None:
+        if revenue <= 0:
+            raise TerritoriaError(
+                "la grille de référence ne facture rien sur cette période : donnez le budget "
+                "à couvrir",
+                code="waste_budget",
+                field_name="budget",
+            )
+        budget_cents = revenue
+    result = simulate(
+        proposed, period, inputs.allocations, inputs.lifts, budget_cents=budget_cents,
+        baseline=issued, payers=inputs.payers, assumptions=assumptions,
+    )  # fmt: skip
+    return result.model_copy(update={"baseline": f"grille {reference.id}"})
 
 
 def grid_periods(grid: TariffGrid) -> list[Period]:

@@ -45,8 +45,6 @@ from territoria.apps.waste import (
     mark_applied,
     open_dispute,
     parse_period,
-    run_billing,
-    simulate,
     year_periods,
 )
 from territoria.apps.waste.money import euros
@@ -60,6 +58,7 @@ from territoria.interfaces.runs.waste import (
     bill_run,
     checked_period,
     governed_inputs,
+    simulate_grid,
 )
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
@@ -896,29 +895,10 @@ def _simulation_maker(
         assert form.period is not None
         with state.lock:
             inputs = governed_inputs(state.gov, actor, purpose)
-        allocations, lifts = inputs.allocations, inputs.lifts
-        before = run_billing(form.reference, form.period, allocations, lifts, check_validity=False)
-        try:
-            issued = before.bills.select(["payer", "total_cents"])
-            revenue = before.summary().total_cents
-        finally:
-            before.close()
-        budget = form.budget_cents
-        if budget is None:
-            if revenue <= 0:
-                raise TerritoriaError(
-                    "la grille de référence ne facture rien sur cette période : donnez le "
-                    "budget à couvrir",
-                    code="waste_budget",
-                    field_name="budget",
-                )
-            budget = revenue
-        result = simulate(
-            form.proposed, form.period, allocations, lifts, budget_cents=budget,
-            baseline=issued.rename_columns(["payer", "amount_cents"]),
-            assumptions=form.assumptions,
+        result = simulate_grid(
+            inputs, form.proposed, form.reference, form.period, form.budget_cents,
+            form.assumptions,
         )  # fmt: skip
-        result = result.model_copy(update={"baseline": f"grille {form.reference.id}"})
         return Simulated(Trace.of(inputs), result)
 
     return make
