@@ -153,10 +153,41 @@ def test_the_extract_gives_the_size_of_each_household_it_names(
     assert named and set(found.household_sizes) == named
     members: dict[str, set[str]] = {}
     for person, household in gov.db.query(
-        "SELECT person_key, household_key FROM id_mentions WHERE household_key IS NOT NULL"
+        "SELECT person_key, household_key FROM id_mentions WHERE household_key IS NOT NULL "
+        "AND source <> 'ccas_aid'"  # special-category data never feeds a size
     ):
         members.setdefault(str(household), set()).add(str(person))
     domain = gov.policy.purposes["waste_billing"].domain
     expected = {gov.pseudonyms.pseudonym(domain, h): len(p) for h, p in members.items()}
     assert all(found.household_sizes[h] == expected[h] for h in named)
     assert "index.household_size" in gov.ledger.records(limit=1)[0].entry.fields
+
+
+def test_a_person_known_only_to_the_ccas_never_changes_a_household_size(
+    world: tuple[WorkspaceConfig, Store],
+) -> None:
+    """A member the index knows only from the CCAS file is not counted (non-interference); the
+    same member known from the library is."""
+    config, store = world
+    gov = Governance.open(config, store)
+    before = gov.extract("paul.dechets", "waste_billing", ["waste_bins"]).household_sizes
+    household = next(iter(sorted(before)))
+    domain = gov.policy.purposes["waste_billing"].domain
+    key = next(
+        str(h)
+        for (h,) in gov.db.query("SELECT DISTINCT household_key FROM id_mentions")
+        if h and gov.pseudonyms.pseudonym(domain, str(h)) == household
+    )
+    columns = ["mention_id", "source", "person_key", "household_key", "run_id"]
+    gov.db.insert(
+        "id_mentions", columns, [["ccas_aid|A-TEST|beneficiary", "ccas_aid", "P-TEST", key, "t"]]
+    )
+    after = gov.extract("paul.dechets", "waste_billing", ["waste_bins"]).household_sizes
+    assert after == before
+    gov.db.insert(
+        "id_mentions",
+        columns,
+        [["library_members|B-TEST|member", "library_members", "P-TEST", key, "t"]],
+    )
+    grown = gov.extract("paul.dechets", "waste_billing", ["waste_bins"]).household_sizes
+    assert grown[household] == before[household] + 1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from territoria.backends import marks
 from territoria.core.contract import SourceContract
 from territoria.core.errors import GovernanceError
 from territoria.governance.decide import Decision
@@ -237,11 +238,22 @@ def extract(gov: Governance, actor: str, purpose_id: str, sources: Sequence[str]
 
 
 def _household_sizes(gov: Governance, households: set[str]) -> dict[str, int]:
-    """How many residents the index places in each of these households."""
+    """How many residents the index places in each of these households.
+
+    Only records of sources without special-category data count: a person known only to the
+    social services (the CCAS) never changes a size another service sees (non-interference).
+    """
     if not households:
         return {}
+    sensitive = sorted(
+        c.id
+        for c in gov.contracts.values()
+        if c.special_category_basis or any(f.category == "special_category" for f in c.fields)
+    )
     rows = gov.db.query(
         "SELECT household_key, COUNT(DISTINCT person_key) FROM id_mentions "
-        "WHERE household_key IS NOT NULL GROUP BY household_key"
+        f"WHERE household_key IS NOT NULL AND source NOT IN ({marks(sensitive) or 'NULL'}) "
+        "GROUP BY household_key",
+        sensitive,
     )
     return {str(h): int(n) for h, n in rows if str(h) in households}
