@@ -8,12 +8,15 @@ registry attributes to the resident, and against the ledger.
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
+from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import itsdangerous
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -27,11 +30,13 @@ from territoria.interfaces.runs.waste import (
     grid_periods,
     load_grid_option,
 )
-from territoria.interfaces.runs.waste_book import GovernedDisputeBook
+from territoria.interfaces.runs.waste_book import GovernedDisputeBook, lift_requests
 from territoria.interfaces.web import create_app, load_web_settings
+from territoria.interfaces.web.app import SESSION_COOKIE
 from territoria.interfaces.web.principals import ApiKeys
 
 BASE = "http://127.0.0.1:8000"
+CSRF = "jeton-csrf-de-test"
 PERIOD = "2025-S2"
 AGENT, PURPOSE = "paul.dechets", "waste_billing"
 
@@ -51,6 +56,26 @@ class Site:
         )
         client = TestClient(self.app, base_url=BASE, follow_redirects=False)
         client.headers.update({"X-API-Key": secret})
+        return client
+
+    def session(self, key: str) -> TestClient:
+        """A resident's browser session (the cookie the login leaves), with its CSRF token."""
+        session = {
+            "principal": {
+                "actor": f"resident:{key}",
+                "kind": "resident",
+                "name": "Résident d'essai",
+                "idp": "residents",
+                "id_token": "",
+                "login_at": "2026-01-05T09:00:00+00:00",
+            },
+            "csrf": CSRF,
+        }
+        secrets_dir = self.app.state.web.secrets_dir
+        secret = (secrets_dir / "session.key").read_text(encoding="utf-8").strip()
+        signed = itsdangerous.TimestampSigner(secret).sign(b64encode(json.dumps(session).encode()))
+        client = TestClient(self.app, base_url=BASE, follow_redirects=False)
+        client.cookies.set(SESSION_COOKIE, signed.decode())
         return client
 
     def agent_bill(self, key: str) -> tuple[int | None, list[str]]:
@@ -204,3 +229,34 @@ def test_the_access_export_carries_the_residents_lifts_and_only_theirs(site: Sit
     }
     assert lifts == expected and not lifts & others
     assert blocks["waste_lifts"]["owner_service"]
+
+
+def test_a_resident_contests_a_lift_and_the_waste_service_receives_it(site: Site) -> None:
+    (key, lifts), (other, _) = _holders(site)[:2]
+    lift = sorted(lifts)[-1]
+    client = site.session(key)
+    form = {"levee": lift, "periode": PERIOD, "reclamation": "Mon bac n'était pas sorti"}
+    before = site.gov.ledger.head().count
+    assert client.post("/portail/dechets/contestations", data=form).status_code == 403  # no CSRF
+    assert site.gov.ledger.head().count == before
+    sent = client.post("/portail/dechets/contestations", data={**form, "csrf_token": CSRF})
+    assert sent.status_code == 303, sent.text
+    write = site.gov.ledger.records(kind="write", limit=1)[0].entry
+    assert write.actor == f"resident:{key}" and write.persons == (key,)
+    page = html.unescape(client.get(sent.headers["location"]).text)
+    assert "est envoyée au service propreté" in page and "Mon bac n'était pas sorti" in page
+    again = client.post("/portail/dechets/contestations", data={**form, "csrf_token": CSRF})
+    assert again.status_code == 422 and "déjà contesté" in html.unescape(again.text)
+    foreign = {**form, "csrf_token": CSRF, "levee": "L9999999999"}
+    assert (
+        site.session(other).post("/portail/dechets/contestations", data=foreign).status_code == 422
+    )
+
+    with site.app.state.web.lock:
+        received = lift_requests(site.gov, AGENT, PURPOSE)
+        librarian = lift_requests(site.gov, "lea.biblio", "library_lending")
+    payer = site.gov.pseudonyms.pseudonym(site.gov.policy.purposes[PURPOSE].domain, key)
+    assert [(r.payer, r.lift_id, r.claim) for r in received] == [
+        (payer, lift, "Mon bac n'était pas sorti")
+    ]
+    assert librarian == []  # a request goes to the purpose it is addressed to, no other

@@ -4,6 +4,11 @@ An app's case is a write of personal data under a purpose: it is decided (view `
 its subject is a pseudonym of the purpose's domain resolved to the index's person only
 inside the purpose's population, and every write and every listing leaves one ledger
 record. Apps never keep such rows themselves (they have no path to the store).
+
+A resident may address a request to a service from the portal (a contested bin lift): a case
+of kind ``….requested`` recorded under the portal's purpose (limited to the resident's own
+data), whose payload names the purpose it is ``addressed_to``. It is listed, with the cases of
+that purpose, to its agents — for residents in that purpose's population only.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from territoria.core.errors import GovernanceError
 if TYPE_CHECKING:
     from territoria.governance.service import Governance
 
-__all__ = ["CASES_SCHEMA", "Case", "add_case", "list_cases"]
+__all__ = ["ADDRESSED_TO", "CASES_SCHEMA", "REQUESTED", "Case", "add_case", "list_cases"]
+
+REQUESTED = ".requested"  # suffix of the kind of a resident's request to a service
+ADDRESSED_TO = "addressed_to"  # the payload field naming the purpose a request goes to
 
 CASES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS gov_cases (
@@ -73,6 +81,8 @@ def add_case(
 ) -> Case:
     """Record a case about ``subject`` (or about no resident); one ledger write record."""
     decision = _decided(gov, actor, purpose, f"{app}.{kind}")
+    if kind.endswith(REQUESTED):
+        _check_request(gov, purpose, payload)
     person = None
     if subject:
         acting = gov.acting(actor, purpose, subject, "records")
@@ -103,6 +113,35 @@ def add_case(
     return case
 
 
+def _check_request(gov: Governance, purpose: str, payload: dict[str, Any]) -> None:
+    """A request is a resident's, from the portal, to a purpose of the register."""
+    target = gov.policy.purposes.get(str(payload.get(ADDRESSED_TO, "")))
+    if not gov.policy.purposes[purpose].scope.self_only or target is None:
+        raise GovernanceError(
+            "une demande se dépose par un résident, depuis son espace, auprès d'une finalité "
+            f"du registre (champ {ADDRESSED_TO})",
+            code="case_request_invalid",
+        )
+
+
+def _requests_to(
+    gov: Governance, actor: str, purpose: str, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Of these rows, the cases of the purpose and the requests addressed to it by residents
+    of its population."""
+    own = [r for r in rows if not str(r[2]).endswith(REQUESTED) or r[7] == purpose]
+    asked = [r for r in rows if str(r[2]).endswith(REQUESTED) and r[7] != purpose]
+    if not asked:
+        return own
+    population = gov.reader.population(gov.policy.purposes[purpose], actor)
+    kept = [
+        r
+        for r in asked
+        if json.loads(str(r[4])).get(ADDRESSED_TO) == purpose and str(r[3]) in population
+    ]
+    return sorted(own + kept, key=lambda r: (str(r[5]), str(r[0])))
+
+
 def list_cases(
     gov: Governance, actor: str, purpose: str, app: str, kinds: tuple[str, ...] = ()
 ) -> list[Case]:
@@ -115,19 +154,22 @@ def list_cases(
     decision = _decided(gov, actor, purpose, f"{app}.list")
     gov.db.script(CASES_SCHEMA)
     sql = (
-        "SELECT case_id, app, kind, person_key, payload, created_at, actor FROM gov_cases "
-        "WHERE app = ? AND "
+        "SELECT case_id, app, kind, person_key, payload, created_at, actor, purpose "
+        "FROM gov_cases WHERE app = ? AND "
     )
-    if gov.policy.purposes[purpose].scope.self_only:
+    self_only = gov.policy.purposes[purpose].scope.self_only
+    if self_only:
         sql += "person_key = ?"
         params: list[Any] = [app, gov.reader.actor_key(actor) or ""]
     else:
-        sql += "purpose = ?"
-        params = [app, purpose]
+        sql += "(purpose = ? OR kind LIKE ?)"
+        params = [app, purpose, f"%{REQUESTED}"]
     if kinds:
         sql += f" AND kind IN ({marks(kinds)})"
         params += list(kinds)
     rows = gov.db.query(sql + " ORDER BY created_at, case_id", params)
+    if not self_only:
+        rows = _requests_to(gov, actor, purpose, rows)
     domain = gov.policy.purposes[purpose].domain
     cases = [
         Case(
@@ -139,7 +181,7 @@ def list_cases(
             str(created),
             str(by),
         )
-        for case_id, app_, kind, person, payload, created, by in rows
+        for case_id, app_, kind, person, payload, created, by, _ in rows
     ]
     persons = tuple(sorted({str(r[3]) for r in rows if r[3]}))
     gov.record(decision, kind="read", view=f"{app}.list", persons=persons)

@@ -15,11 +15,14 @@ about no resident.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from territoria.apps.waste import Dispute
 from territoria.core.errors import TerritoriaError
 from territoria.governance import Governance
+from territoria.governance.cases import ADDRESSED_TO
 
 APP = "waste"
 OPENED = "dispute.opened"
@@ -27,6 +30,7 @@ DECIDED = "dispute.decided"
 APPLIED = "dispute.applied"
 UPDATED = "dispute.updated"
 KINDS = (OPENED, DECIDED, APPLIED, UPDATED)
+REQUESTED = "dispute.requested"  # a resident contests a lift from the portal
 # Payer keys derived from a name, for records that name no resident of the index.
 MANAGER_PREFIX = "GESTIONNAIRE "
 UNLINKED_PREFIX = "NON RAPPROCHÉ "
@@ -117,3 +121,59 @@ class GovernedDisputeBook:
 
     def next_id(self) -> str:
         return f"C-{len(self._state()) + 1:05d}"
+
+
+# -- residents' requests -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiftRequest:
+    """A resident's contest of one of their lifts, sent from the portal to the waste service."""
+
+    case_id: str
+    payer: str | None  # the resident, as a pseudonym of the listing purpose's domain
+    lift_id: str
+    lifted_at: datetime
+    claim: str
+    sent_at: str
+
+
+def request_contest(
+    gov: Governance,
+    actor: str,
+    portal_purpose: str,
+    addressed_to: str,
+    lift_id: str,
+    lifted_at: datetime,
+    claim: str,
+) -> LiftRequest:
+    """Record a resident's contest of their own lift as a request to the waste service's
+    purpose (a governed write under the portal's purpose, about the resident)."""
+    payload = {
+        ADDRESSED_TO: addressed_to,
+        "lift_id": lift_id,
+        "lifted_at": lifted_at.isoformat(),
+        "claim": claim,
+    }
+    case = gov.add_case(actor, portal_purpose, APP, REQUESTED, "moi", payload)
+    return _request(case.case_id, case.subject, case.payload, case.created_at)
+
+
+def lift_requests(gov: Governance, actor: str, purpose: str) -> list[LiftRequest]:
+    """The contests residents sent (a resident: their own; an agent: those addressed to the
+    purpose, from residents of its population). One governed listing."""
+    return [
+        _request(c.case_id, c.subject, c.payload, c.created_at)
+        for c in gov.cases(actor, purpose, APP, (REQUESTED,))
+    ]
+
+
+def _request(case_id: str, payer: str | None, payload: dict[str, Any], at: str) -> LiftRequest:
+    return LiftRequest(
+        case_id,
+        payer,
+        str(payload["lift_id"]),
+        datetime.fromisoformat(str(payload["lifted_at"])),
+        str(payload["claim"]),
+        at,
+    )

@@ -14,14 +14,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
 
 from territoria.apps.waste import Bill, Dispute, Period, TariffGrid
 from territoria.apps.waste.money import euros
 from territoria.core.errors import TerritoriaError
 from territoria.interfaces.runs.waste import (
+    DEFAULT_PURPOSE,
     Inputs,
     bill_run,
     checked_period,
@@ -29,10 +31,15 @@ from territoria.interfaces.runs.waste import (
     grid_periods,
     load_grid_option,
 )
-from territoria.interfaces.runs.waste_book import GovernedDisputeBook
+from territoria.interfaces.runs.waste_book import (
+    GovernedDisputeBook,
+    lift_requests,
+    request_contest,
+)
 from territoria.interfaces.web.api.me import RESIDENT_PURPOSE
 from territoria.interfaces.web.meta import governed
 from territoria.interfaces.web.principals import ResidentPrincipal, web_state
+from territoria.interfaces.web.security import check_csrf
 from territoria.interfaces.web.templates import render
 
 __all__ = ["router"]
@@ -120,6 +127,7 @@ def _account(state: Any, actor: str, grid: TariffGrid, wanted: str | None) -> di
         "bill": None,
         "held": [],
         "disputes": [],
+        "requests": [],
         "lifts": [],
         "weight": "—",
     }
@@ -128,6 +136,7 @@ def _account(state: Any, actor: str, grid: TariffGrid, wanted: str | None) -> di
     with state.lock:
         book = GovernedDisputeBook(state.gov, actor, RESIDENT_PURPOSE, as_payer=payer)
         disputes: list[Dispute] = book.all()
+        requests = lift_requests(state.gov, actor, RESIDENT_PURPOSE)
     run = bill_run(grid, period, inputs, book)
     try:
         window = run.summary().count_window or (period.start, period.end)
@@ -140,7 +149,22 @@ def _account(state: Any, actor: str, grid: TariffGrid, wanted: str | None) -> di
     finally:
         run.close()
     lifts, weight = _lift_rows(inputs, window, bill)
+    contested = {d.lift_id for d in disputes}
+    pending = [r for r in requests if r.lift_id not in contested]
+    sent = contested | {r.lift_id for r in pending}
+    for row in lifts:
+        row["contested"] = row["lift_id"] in sent
     context.update(
+        requests=[
+            {
+                "case_id": r.case_id,
+                "lift_id": r.lift_id,
+                "lifted_at": r.lifted_at.strftime("%d/%m/%Y à %H h %M"),
+                "sent": r.sent_at[:10],
+                "claim": r.claim,
+            }
+            for r in pending
+        ],
         bill=bill,
         held=held,
         window=(window[0], window[1] - timedelta(days=1)),
@@ -168,19 +192,75 @@ def waste_account(
     principal: ResidentPrincipal,
     periode: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
 ) -> Response:
+    return _page(request, principal.actor, periode)
+
+
+def _page(
+    request: Request, actor: str, periode: str | None, contest_error: str | None = None
+) -> Response:
     state = web_state(request)
     grid, _ = load_grid_option(None)
     try:
-        context = _account(state, principal.actor, grid, periode)
-        status = 200
+        context = _account(state, actor, grid, periode)
+        status = 422 if contest_error else 200
     except TerritoriaError as refused:
         if refused.code not in ("waste_period_not_billed", "waste_period_outside_grid"):
             raise
         context = {"error": refused.message, "periods": grid_periods(grid), "grid": grid}
         status = 422
+    flash = request.session.pop("flash", None) if "session" in request.scope else None
     return render(
         request,
         "portal/waste.html",
-        {"title": "Mes déchets", "euros": euros, **context},
+        {
+            "title": "Mes déchets",
+            "euros": euros,
+            "flash": flash,
+            "contest_error": contest_error,
+            **context,
+        },
         status_code=status,
     )
+
+
+@router.post(
+    "/portail/dechets/contestations",
+    openapi_extra=governed("resident", "records", RESIDENT_PURPOSE),
+)
+def contest_lift(
+    request: Request,
+    principal: ResidentPrincipal,
+    levee: Annotated[str, Form(max_length=40)],
+    periode: Annotated[str, Form(pattern=PERIOD_PATTERN)],
+    reclamation: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Send the waste service the contest of one of my lifts (a governed request)."""
+    check_csrf(request, csrf_token)
+    state = web_state(request)
+    claim = " ".join(reclamation.split())
+    with state.lock:
+        inputs = governed_inputs(state.gov, principal.actor, RESIDENT_PURPOSE)
+        sent = {r.lift_id for r in lift_requests(state.gov, principal.actor, RESIDENT_PURPOSE)}
+    lift = next((row for row in inputs.lifts.to_pylist() if row["lift_id"] == levee), None)
+    error = None
+    if lift is None or lift.get("lifted_at") is None:
+        error = f"La levée {levee} n'est pas une levée de vos bacs."
+    elif levee in sent:
+        error = f"Vous avez déjà contesté la levée {levee}."
+    elif not claim:
+        error = "Dites en quelques mots pourquoi cette levée vous paraît fausse."
+    if error is not None:
+        return _page(request, principal.actor, periode, contest_error=error)
+    assert lift is not None
+    with state.lock:
+        request_contest(
+            state.gov, principal.actor, RESIDENT_PURPOSE, DEFAULT_PURPOSE, levee,
+            lift["lifted_at"], claim,
+        )  # fmt: skip
+    request.session["flash"] = {
+        "text": f"Votre contestation de la levée {levee} est envoyée au service propreté. "
+        "L'agent rassemble la preuve et décide ; sa décision paraîtra ici, et un avoir "
+        "éventuel sur votre facture suivante."
+    }
+    return RedirectResponse(f"/portail/dechets?periode={quote(periode)}#contestations", 303)
