@@ -11,7 +11,7 @@ payer key derived from its name (« GESTIONNAIRE … »). Disputes are governed 
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,9 +20,7 @@ from rich.table import Table
 
 from territoria.apps.waste import (
     Assumptions,
-    BillingRun,
     Dispute,
-    Evidence,
     SimulationResult,
     TariffGrid,
     decide_dispute,
@@ -55,6 +53,7 @@ from territoria.interfaces.runs.waste import (
     simulate_grid,
 )
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook
+from territoria.interfaces.runs.waste_text import euros_to_cents, evidence_rows, held_reasons
 
 app = typer.Typer(
     help="Redevance incitative des déchets (REOMi / TEOMi) : facturation, simulation de "
@@ -166,7 +165,7 @@ def bill(
                     )
                 payer_bill = run.bill(payer)
             data = run.as_dict(None if payer is None else [payer])
-            held = _held_reasons(run)
+            held = held_reasons(run)
             applied = mark_applied(book, run) if apply_credits else []
         finally:
             run.close()
@@ -193,15 +192,6 @@ def bill(
             highlight=False,
         )
     console.print(_trace_line(inputs), highlight=False)
-
-
-def _held_reasons(run: BillingRun) -> dict[str, list[str]]:
-    held = set(run.held)
-    reasons: dict[str, list[str]] = {p: [] for p in sorted(held)}
-    for row in run.anomalies.to_pylist():
-        if row["payer"] in held:
-            reasons[row["payer"]].append(str(row["detail"] or row["reason"]))
-    return reasons
 
 
 def _print_run(
@@ -266,18 +256,15 @@ def _print_bill(bill: dict[str, Any]) -> None:
 
 
 def _euros_to_cents(value: str, field: str) -> int:
-    try:
-        amount = Decimal(value.replace(",", ".").replace(" ", "").replace("\u202f", ""))
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite() or amount <= 0:
+    cents = euros_to_cents(value)
+    if cents is None:
         raise TerritoriaError(
             f"montant « {value} » incompréhensible",
             code="waste_budget",
             field_name=field,
             expected="un montant positif en euros, ex. 250000 ou 250000,50",
         )
-    return int((amount * 100).to_integral_value())
+    return cents
 
 
 @app.command("simulate")
@@ -407,33 +394,6 @@ def _print_simulation(result: SimulationResult, chart: Path | None, inputs: Inpu
 # -- waste dispute ----------------------------------------------------------------------------
 
 
-def _evidence_rows(evidence: Evidence) -> list[tuple[str, str]]:
-    def text(value: object) -> str:
-        return "—" if value is None or value == "" else str(value)
-
-    when = evidence.lifted_at.strftime("%d/%m/%Y %H:%M:%S") if evidence.lifted_at else None
-    rows = [
-        ("Levée", evidence.lift_id),
-        ("Trouvée dans les données", "oui" if evidence.found else "non"),
-        ("Horodatage", text(when)),
-        ("Benne", text(evidence.truck_id)),
-        ("Puce lue", text(evidence.rfid_tag)),
-        ("Poids", "—" if evidence.weight_kg is None else _kg(evidence.weight_kg)),
-        ("Statut de lecture", text(evidence.read_status)),
-        ("Lieu", text(evidence.place)),
-        ("Doublons", text(evidence.dedup)),
-        ("Rattachement", text(evidence.attribution)),
-        ("Facturation", text(evidence.billing)),
-        ("Valeur facturée", euros(evidence.billed_value_cents)),
-    ]
-    rows += [("Anomalie", str(a.get("detail") or a.get("reason"))) for a in evidence.anomalies]
-    return rows
-
-
-def _kg(weight: Decimal) -> str:
-    return format(weight.normalize(), "f").replace(".", ",") + " kg"
-
-
 def _print_dispute(dispute: Dispute) -> None:
     table = Table(title=f"Contestation {dispute.id} — {_STATUS[dispute.status]}", show_header=False)
     table.add_column("")
@@ -442,7 +402,8 @@ def _print_dispute(dispute: Dispute) -> None:
     table.add_row("Ouverte le", f"{dispute.opened_at:%d/%m/%Y %H:%M}")
     table.add_row("Réclamation", dispute.claim)
     table.add_row("Période facturée", dispute.evidence.period)
-    for label, value in _evidence_rows(dispute.evidence):
+    table.add_row("Levée", dispute.evidence.lift_id)
+    for label, value in evidence_rows(dispute.evidence):
         table.add_row(label, value)
     if dispute.decided_at is not None:
         table.add_row(

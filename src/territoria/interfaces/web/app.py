@@ -29,6 +29,7 @@ from territoria.interfaces.web.pages import (
     console_admin,
     console_tariffs,
     console_waste,
+    console_waste_simulation,
     portal,
     portal_waste,
     public,
@@ -125,6 +126,7 @@ def create_app(workspace: Path | str, settings: WebSettings | None = None) -> Fa
     app.include_router(console.router)
     app.include_router(console_admin.router)
     app.include_router(console_waste.router)
+    app.include_router(console_waste_simulation.router)
     app.include_router(console_tariffs.router)
     app.include_router(portal.router)
     app.include_router(portal_waste.router)

@@ -10,17 +10,14 @@ Forms work without JavaScript; htmx only swaps the verification's result in plac
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 
-from territoria.core.errors import GovernanceError
-from territoria.governance.policy import VIEW_LABELS
 from territoria.interfaces.web.api.dpo import (
     ACTOR_PATTERN,
     LedgerFilters,
@@ -44,8 +41,8 @@ from territoria.interfaces.web.api.steward import (
     synergies_of,
 )
 from territoria.interfaces.web.meta import governed
-from territoria.interfaces.web.pages.console import acting_purposes
-from territoria.interfaces.web.principals import AgentPrincipal, Principal, web_state
+from territoria.interfaces.web.pages.guard import guarded, purpose_context
+from territoria.interfaces.web.principals import AgentPrincipal, web_state
 from territoria.interfaces.web.security import check_csrf
 from territoria.interfaces.web.templates import render
 
@@ -61,51 +58,6 @@ LOADS_PER_SOURCE = 5
 def _optional(pattern: str) -> str:
     """A form field's pattern that also accepts the empty string (field left blank)."""
     return f"^$|{pattern}"
-
-
-def _purpose_context(
-    request: Request, principal: Principal, view: str, purpose: str | None
-) -> dict[str, Any]:
-    """What every page shows of its purpose: its name, and the others the agent may choose."""
-    policy = web_state(request).gov.policy
-    chosen = policy.purposes.get(purpose or "")
-    return {
-        "acting": {"id": purpose, "name": chosen.name if chosen else None},
-        "choices": acting_purposes(policy, principal.actor, (view,)),
-        "view_label": VIEW_LABELS.get(view, view),
-    }
-
-
-def _guarded(
-    request: Request,
-    principal: Principal,
-    view: str,
-    purpose: str | None,
-    build: Callable[[], Response],
-    page: str | None = None,
-) -> Response:
-    """The page, or the refusal page when the policy refuses (already in the ledger).
-
-    ``page``: the page to retry under another purpose (a form's own page after a POST).
-    """
-    try:
-        return build()
-    except GovernanceError as exc:
-        if exc.code != "access_denied":
-            raise
-        used = purpose or web_state(request).gov.purpose_for(principal.actor, view)
-        return render(
-            request,
-            "console/admin_refused.html",
-            {
-                "title": "Accès refusé",
-                "message": exc.message,
-                "rule": exc.details.get("rule", ""),
-                "retry_path": page or request.url.path,
-                **_purpose_context(request, principal, view, used),
-            },
-            status_code=403,
-        )
 
 
 # -- sources, loads and quarantine -------------------------------------------------------------
@@ -166,11 +118,11 @@ def quarantine_page(
                 "pages": last,
                 "prev_url": page_url(page - 1) if page > 1 else None,
                 "next_url": page_url(page + 1) if page < last else None,
-                **_purpose_context(request, principal, "quarantine", result.purpose),
+                **purpose_context(state, principal, "quarantine", result.purpose),
             },
         )
 
-    return _guarded(request, principal, "quarantine", finalite, build)
+    return guarded(request, principal, "quarantine", finalite, build)
 
 
 # -- linkage review ----------------------------------------------------------------------------
@@ -190,11 +142,11 @@ def review_page(request: Request, principal: AgentPrincipal, finalite: Finalite 
                 "title": "Rapprochements à trancher",
                 "queue": queue,
                 "flash": flash,
-                **_purpose_context(request, principal, "review", queue.purpose),
+                **purpose_context(state, principal, "review", queue.purpose),
             },
         )
 
-    return _guarded(request, principal, "review", finalite, build)
+    return guarded(request, principal, "review", finalite, build)
 
 
 Mention = Annotated[str, Query(pattern=MENTION_PATTERN, max_length=230)]
@@ -218,11 +170,11 @@ def pair_page(
             {
                 "title": "Explication d'un rapprochement",
                 "pair": explanation,
-                **_purpose_context(request, principal, "review", purpose),
+                **purpose_context(state, principal, "review", purpose),
             },
         )
 
-    return _guarded(request, principal, "review", finalite, build)
+    return guarded(request, principal, "review", finalite, build)
 
 
 @router.post(
@@ -264,8 +216,8 @@ def decision_form(
         request.session[FLASH] = {"kind": "ok", "text": text}
         return RedirectResponse(target, status_code=303)
 
-    return _guarded(
-        request, principal, "review", finalite or None, build, "/console/rapprochements"
+    return guarded(
+        request, principal, "review", finalite or None, build, page="/console/rapprochements"
     )
 
 
@@ -289,11 +241,11 @@ def synergies_page(
                 "title": "Synergies entre services",
                 "result": result,
                 "cells": cells,
-                **_purpose_context(request, principal, "synergies", result.purpose),
+                **purpose_context(state, principal, "synergies", result.purpose),
             },
         )
 
-    return _guarded(request, principal, "synergies", finalite, build)
+    return guarded(request, principal, "synergies", finalite, build)
 
 
 # -- DPO -----------------------------------------------------------------------------------------
@@ -379,11 +331,11 @@ def dpo_page(
                 "controller": state.gov.policy.controller,
                 "purposes": sorted(state.gov.policy.purposes),
                 "finalite": found.purpose,
-                **_purpose_context(request, principal, "ledger", found.purpose),
+                **purpose_context(state, principal, "ledger", found.purpose),
             },
         )
 
-    return _guarded(request, principal, "ledger", finalite, build)
+    return guarded(request, principal, "ledger", finalite, build)
 
 
 @router.post("/console/dpo/verification", openapi_extra=governed("agent", "ledger", "from_query"))
@@ -406,8 +358,8 @@ def verify_form(
             {
                 "title": "Vérification du journal d'audit",
                 "report": report,
-                **_purpose_context(request, principal, "ledger", report.purpose),
+                **purpose_context(state, principal, "ledger", report.purpose),
             },
         )
 
-    return _guarded(request, principal, "ledger", finalite or None, build, "/console/dpo")
+    return guarded(request, principal, "ledger", finalite or None, build, page="/console/dpo")

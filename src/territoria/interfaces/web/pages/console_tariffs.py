@@ -31,7 +31,7 @@ from territoria.apps.tariffs import (
 from territoria.apps.tariffs.explain import euros, number
 from territoria.apps.tariffs.non_take_up import OUTCOME_LABELS, Channel, Outcome
 from territoria.core.errors import GovernanceError, TerritoriaError
-from territoria.governance.policy import VIEW_LABELS
+from territoria.governance.policy import Purpose
 from territoria.interfaces.runs.tariffs import (
     PURPOSE,
     SOURCES,
@@ -44,7 +44,7 @@ from territoria.interfaces.runs.tariffs import (
 from territoria.interfaces.runs.tariffs_book import GovernedOutreachBook
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN, SUBJECT_PATTERN
 from territoria.interfaces.web.meta import governed
-from territoria.interfaces.web.pages.console import acting_purposes
+from territoria.interfaces.web.pages.guard import guarded, purpose_context, reading, require_purpose
 from territoria.interfaces.web.principals import AgentPrincipal, Principal, web_state
 from territoria.interfaces.web.run_cache import CachedRun
 from territoria.interfaces.web.security import check_csrf
@@ -72,6 +72,7 @@ SKIP_LABELS = {
     "tariffs_commune": "commune inconnue (ni abonnement d'eau ni code postal connu)",
     "tariffs_empty": "aucun adulte connu des fiches",
 }
+_READS_SOURCES = reading(SOURCES)
 
 
 class MonthError(Exception):
@@ -94,20 +95,14 @@ def _month(state: WebState, text: str | None) -> date:
         raise MonthError(text or "", message) from None
 
 
-def _choices(state: WebState, actor: str) -> list[dict[str, Any]]:
-    """The agent's purposes to offer: ``records`` on every source read, an algorithm declared.
+def _offered(purpose: Purpose) -> bool:
+    """The purposes to offer: ``records`` on every source read, an algorithm declared.
 
     Only a suggestion of the form: the governance decides what a purpose may read (the CCAS
     social-support purpose reads the same sources but declares no screening algorithm, so it
     is not offered).
     """
-    policy = state.gov.policy
-    return [
-        p
-        for p in acting_purposes(policy, actor, (VIEW,))
-        if set(SOURCES) <= set(policy.purposes[p["id"]].sources)
-        and policy.purposes[p["id"]].algorithm is not None
-    ]
+    return _READS_SOURCES(purpose) and purpose.algorithm is not None
 
 
 def _shown(value: float | str | bool) -> str:
@@ -121,13 +116,9 @@ def _frame(
     request: Request, principal: Principal, purpose: str, month: str, error: str | None = None
 ) -> dict[str, Any]:
     """What every page shows: the purpose acted under, the month, the links between pages."""
-    state = web_state(request)
-    chosen = state.gov.policy.purposes.get(purpose)
     query = {"finalite": purpose, "mois": month} if month else {"finalite": purpose}
     return {
-        "acting": {"id": purpose, "name": chosen.name if chosen else None},
-        "choices": _choices(state, principal.actor),
-        "view_label": VIEW_LABELS.get(VIEW, VIEW),
+        **purpose_context(web_state(request), principal, VIEW, purpose, _offered),
         "mois": month,
         "month_error": error,
         "query": urlencode(query),
@@ -143,23 +134,6 @@ def _url(path: str, purpose: str, month: str, **more: Any) -> str:
 
 def _household_url(key: str, purpose: str, month: str) -> str:
     return _url(f"{BASE}/foyers/{quote(key, safe='')}", purpose, month)
-
-
-def _refused(
-    request: Request, principal: Principal, purpose: str, exc: GovernanceError
-) -> Response:
-    return render(
-        request,
-        "console/admin_refused.html",
-        {
-            "title": "Accès refusé",
-            "message": exc.message,
-            "rule": exc.details.get("rule", ""),
-            "retry_path": BASE,
-            **_frame(request, principal, purpose, ""),
-        },
-        status_code=403,
-    )
 
 
 def _month_refused(
@@ -181,26 +155,14 @@ def _page(
     build: Callable[[], Response],
 ) -> Response:
     """The page, the month's error (422) or the policy's refusal (403, already in the ledger)."""
-    try:
-        return build()
-    except MonthError as error:
-        return _month_refused(request, principal, purpose, error, title)
-    except GovernanceError as exc:
-        if exc.code != "access_denied":
-            raise
-        return _refused(request, principal, purpose, exc)
 
+    def checked() -> Response:
+        try:
+            return build()
+        except MonthError as error:
+            return _month_refused(request, principal, purpose, error, title)
 
-def _allowed(state: WebState, actor: str, purpose: str) -> None:
-    """Refuse (and record the refusal) when the agent's grants do not open the purpose."""
-    with state.lock:
-        decision = state.gov.decide(actor, purpose, VIEW)
-        if not decision.allowed:
-            state.gov.record(decision, kind="read", view="tariffs.page")
-    if not decision.allowed:
-        raise GovernanceError(
-            f"refusé : {decision.reason}", code="access_denied", details={"rule": decision.rule}
-        )
+    return guarded(request, principal, VIEW, purpose, checked, page=BASE, offered=_offered)
 
 
 def _screened(state: WebState, actor: str, purpose: str, reference: date) -> CachedRun[Run]:
@@ -293,7 +255,7 @@ def recompute(
     state = web_state(request)
 
     def build() -> Response:
-        _allowed(state, principal.actor, finalite)
+        require_purpose(state, principal.actor, finalite, VIEW, recorded_as="tariffs.page")
         state.runs.drop(("tariffs",))
         request.session[FLASH] = {
             "kind": "ok",
@@ -522,7 +484,7 @@ def notice_page(
 
     def build() -> Response:
         reference = _month(state, mois)
-        _allowed(state, principal.actor, finalite)
+        require_purpose(state, principal.actor, finalite, VIEW, recorded_as="tariffs.page")
         notice = crpa_notice(screen([], reference), default_grids())
         notice = notice.model_copy(
             update={
