@@ -32,7 +32,11 @@ from territoria.backends import open_store
 from territoria.core.config import load_workspace
 from territoria.ingest import ingest_files, sandbox_items
 from territoria.interfaces.runs.waste import bill_run, checked_period, governed_inputs
-from territoria.interfaces.runs.waste_book import GovernedDisputeBook
+from territoria.interfaces.runs.waste_book import (
+    NAME_KEY_PREFIXES,
+    GovernedDisputeBook,
+    request_contest,
+)
 from territoria.interfaces.web.app import SESSION_COOKIE, create_app
 from territoria.interfaces.web.state import SECRETS_ENV, WebState
 
@@ -247,11 +251,14 @@ def test_a_bill_shows_every_line_summing_to_its_total_and_each_lift(web: Web) ->
 # -- disputes -----------------------------------------------------------------------------------
 
 
-def _billed_lift(web: Web) -> tuple[str, str, int]:
-    """A payer, one of their lifts billed beyond the included ones, and their total."""
+def _billed_lift(web: Web, resident: bool = False) -> tuple[str, str, int]:
+    """A payer (a resident if asked), one of their lifts billed beyond the included ones, and
+    their total."""
     run = web.engine_run()
     try:
         for payer in run.bills.column("payer").to_pylist():
+            if resident and payer.startswith(NAME_KEY_PREFIXES):
+                continue
             billed = [x for x in run.bill(payer).lifts if x.status == "facturée"]
             if billed:
                 return payer, billed[-1].lift_id, run.total(payer) or 0
@@ -398,3 +405,39 @@ def test_the_simulator_shows_simulate_and_says_what_the_sources_lack(web: Web) -
         bad = web.client.get("/console/dechets/simulation", params=params)
         assert bad.status_code == 422
         assert f'aria-describedby="{field}-erreur"' in bad.text and "incompréhensible" in text(bad)
+
+
+def test_a_residents_contest_is_listed_to_the_service_and_opened_from_the_console(
+    web: Web,
+) -> None:
+    web.login(AGENT)
+    payer, lift, _ = _billed_lift(web, resident=True)
+    gov = web.state.gov
+    with web.state.lock:
+        key = gov.reader.resolve(gov.policy.purposes[PURPOSE], payer, AGENT)
+        assert key is not None
+        lifts = gov.extract(f"resident:{key}", "resident_access", ["waste_lifts"]).tables
+        when = next(
+            row["lifted_at"] for row in lifts["waste_lifts"].to_pylist() if row["lift_id"] == lift
+        )
+        request_contest(
+            gov, f"resident:{key}", "resident_access", PURPOSE, lift, when, "Bac rentré ce jour-là"
+        )
+    listing = web.client.get("/console/dechets/contestations")
+    page = text(listing)
+    assert "Contestations envoyées par les résidents (1)" in page
+    assert lift in page and "Bac rentré ce jour-là" in page
+    form = dict(
+        re.findall(
+            r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">',
+            listing.text.split('id="demandes"')[1].split("</form>")[0],
+        )
+    )
+    assert form["levee"] == lift and html.unescape(form["redevable"]) == payer
+    opened = web.client.post(
+        "/console/dechets/contestations", data={k: html.unescape(v) for k, v in form.items()}
+    )
+    assert opened.status_code == 303, opened.text
+    after = text(web.client.get(opened.headers["location"]))
+    assert "Contestations envoyées par les résidents" not in after  # opened: no longer pending
+    assert "Contestation C-00001 — ouverte" in after and "Bac rentré ce jour-là" in after

@@ -111,3 +111,30 @@ def test_a_resident_reads_their_waste_account(open_site: OpenSite) -> None:
     expect(site.page.get_by_role("heading", level=1)).to_have_text("Mes déchets")
     expect(site.page.get_by_role("heading", name="Mes bacs")).to_be_visible()
     site.shot("portail-dechets")
+
+
+def test_a_residents_contest_reaches_the_waste_service(open_site: OpenSite) -> None:
+    resident = open_site()
+    resident.login_resident()
+    resident.go("/portail/dechets")
+    rows = resident.page.locator("table", has=resident.page.locator("th", has_text="Contester"))
+    row = rows.locator("tbody tr", has=resident.page.locator("summary")).last
+    lift = row.locator("th").inner_text().strip()
+    row.locator("summary").click()
+    row.get_by_label(re.compile(r"^Pourquoi cette levée")).fill("Bac rentré ce jour-là")
+    row.get_by_role("button", name=f"Envoyer la contestation de {lift}").click()
+    resident.page.wait_for_url(re.compile(r"/portail/dechets\?.*#contestations$"))
+    expect(resident.page.get_by_role("status")).to_contain_text("envoyée au service propreté")
+    expect(resident.page.locator("#contestations ~ div table").first).to_contain_text(lift)
+    resident.shot("portail-dechets-contestation")
+
+    agent = open_site()
+    agent.login_agent("paul.dechets")
+    agent.go("/console/dechets/contestations")
+    requests = agent.page.locator("section[aria-labelledby=demandes] table")
+    expect(requests).to_contain_text(lift)
+    expect(requests).to_contain_text("Bac rentré ce jour-là")
+    agent.page.get_by_role("button", name=f"Ouvrir la contestation de {lift}").click()
+    agent.page.wait_for_url(re.compile(r"/console/dechets/contestations"))
+    expect(agent.page.locator("main section.card", has_text=lift).first).to_contain_text("ouverte")
+    agent.shot("dechets-demande-ouverte")

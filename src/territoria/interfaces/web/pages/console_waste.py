@@ -32,8 +32,8 @@ from territoria.apps.waste import (
 )
 from territoria.apps.waste.money import euros
 from territoria.core.errors import GovernanceError, TerritoriaError
-from territoria.interfaces.runs.waste import acting_purpose
-from territoria.interfaces.runs.waste_book import GovernedDisputeBook
+from territoria.interfaces.runs.waste import acting_purpose, grid_periods, load_grid_option
+from territoria.interfaces.runs.waste_book import GovernedDisputeBook, LiftRequest, lift_requests
 from territoria.interfaces.runs.waste_text import evidence_rows, kilograms
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
 from territoria.interfaces.web.pages.console_waste_common import (
@@ -414,6 +414,7 @@ def disputes_page(
     def build() -> Response:
         with state.lock:
             disputes = GovernedDisputeBook(state.gov, principal.actor, purpose).all()
+            requests = lift_requests(state.gov, principal.actor, purpose)
         counts: Counter[str] = Counter(d.status for d in disputes)
         chosen = [d for d in disputes if not statut or d.status == statut]
         pager = _pager(len(chosen), page, url)
@@ -430,12 +431,39 @@ def disputes_page(
                 "counts": {k: counts[k] for k in STATUS_LABELS},
                 "labels": STATUS_LABELS,
                 "disputes": [_dispute_view(d, purpose) for d in shown],
+                "requests": _pending_requests(requests, disputes),
                 "pager": pager,
                 **purpose_context(state, principal, VIEW, purpose, OFFERED),
             },
         )
 
     return guarded(request, principal, VIEW, purpose, build, offered=OFFERED)
+
+
+def _pending_requests(requests: list[LiftRequest], disputes: list[Dispute]) -> list[dict[str, Any]]:
+    """Residents' contests not yet opened as disputes, each with the period that billed it."""
+    opened = {(d.payer, d.lift_id) for d in disputes}
+    grid, _ = load_grid_option(None)
+    periods = grid_periods(grid)
+    rows = []
+    for r in requests:
+        if (r.payer, r.lift_id) in opened:
+            continue
+        day = r.lifted_at.date()
+        period = next((p for p in periods if p.start <= day < p.end), None)
+        if period is not None and grid.variable_settlement == "year":
+            # the lifts of the year are counted, and so contested, on its last bill
+            period = [p for p in periods if p.year == period.year][-1]
+        rows.append(
+            {
+                "r": r,
+                "lifted": local_time(r.lifted_at),
+                "sent": f"{r.sent_at[8:10]}/{r.sent_at[5:7]}/{r.sent_at[:4]}",
+                "period": period.label if period else "",
+                "grid": grid.id,
+            }
+        )
+    return rows
 
 
 @router.post("/console/dechets/contestations/{dispute_id}/decision", openapi_extra=META)
