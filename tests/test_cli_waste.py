@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from identity_fixtures import catalog
 from territoria.backends import open_store
 from territoria.core.config import load_workspace
 from territoria.governance import Governance
 from territoria.governance.ledger import LedgerRecord
-from territoria.ingest import ingest_files, sandbox_items
 from territoria.interfaces.cli import app
 
 runner = CliRunner()
@@ -28,29 +26,12 @@ AGENT = ["--as", "paul.dechets"]
 PERIOD = ["--period", "2025-S2"]
 
 
-@pytest.fixture(scope="module")
-def waste_template(
-    linked_template: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The linked sandbox plus its lift events (they name no resident: no linking needed)."""
-    root = tmp_path_factory.mktemp("waste") / "ws"
-    shutil.copytree(linked_template, root)
-    config = load_workspace(root)
-    store = open_store(config)
-    try:
-        items = [(s, p) for s, p in sandbox_items(sandbox) if s == "waste_lifts"]
-        assert items and all(o.ok for o in ingest_files(store, catalog(config), items))
-    finally:
-        store.close()
-    return root
-
-
 @pytest.fixture
-def ws(waste_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def ws(lifts_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv("TERRITORIA_ACTOR", raising=False)
     monkeypatch.delenv("TERRITORIA_DEBUG", raising=False)
     root = tmp_path / "ws"
-    shutil.copytree(waste_template, root)
+    shutil.copytree(lifts_template, root)
     yield root
 
 

@@ -8,16 +8,13 @@ the login flow. Every refusal is checked to answer 403 without data and to be in
 
 from __future__ import annotations
 
-import json
 import re
-from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import itsdangerous
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,11 +22,10 @@ from territoria.backends import Store
 from territoria.core.config import WorkspaceConfig
 from territoria.governance import AuditEntry
 from territoria.ingest import ContractCatalog, ingest_files
-from territoria.interfaces.web.app import SESSION_COOKIE, create_app
+from territoria.interfaces.web.app import create_app
 from territoria.interfaces.web.principals import ApiKeys
 from territoria.interfaces.web.state import SECRETS_ENV, WebState
-
-CSRF = "jeton-csrf-de-test"
+from web_sessions import CSRF, log_in
 
 
 @dataclass
@@ -42,22 +38,7 @@ class Web:
         return {"Authorization": f"Bearer {secret}"}
 
     def login(self, actor: str) -> None:
-        """Sign a session cookie as the OpenID Connect callback would leave it."""
-        agent = self.state.gov.policy.agents[actor]
-        session = {
-            "principal": {
-                "actor": actor,
-                "kind": "agent",
-                "name": agent.name,
-                "idp": "agents",
-                "id_token": "",
-                "login_at": "2026-01-05T09:00:00+00:00",
-            },
-            "csrf": CSRF,
-        }
-        secret = (self.state.secrets_dir / "session.key").read_text(encoding="utf-8").strip()
-        signed = itsdangerous.TimestampSigner(secret).sign(b64encode(json.dumps(session).encode()))
-        self.client.cookies.set(SESSION_COOKIE, signed.decode())
+        log_in(self.client, self.state, actor)
 
     def ledger(self, **filters: Any) -> list[Any]:
         with self.state.lock:

@@ -8,15 +8,12 @@ registry attributes to the resident, and against the ledger.
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
-from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import itsdangerous
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -32,11 +29,10 @@ from territoria.interfaces.runs.waste import (
 )
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook, lift_requests
 from territoria.interfaces.web import create_app, load_web_settings
-from territoria.interfaces.web.app import SESSION_COOKIE
 from territoria.interfaces.web.principals import ApiKeys
+from web_sessions import CSRF, log_in
 
 BASE = "http://127.0.0.1:8000"
-CSRF = "jeton-csrf-de-test"
 PERIOD = "2025-S2"
 AGENT, PURPOSE = "paul.dechets", "waste_billing"
 
@@ -60,22 +56,8 @@ class Site:
 
     def session(self, key: str) -> TestClient:
         """A resident's browser session (the cookie the login leaves), with its CSRF token."""
-        session = {
-            "principal": {
-                "actor": f"resident:{key}",
-                "kind": "resident",
-                "name": "Résident d'essai",
-                "idp": "residents",
-                "id_token": "",
-                "login_at": "2026-01-05T09:00:00+00:00",
-            },
-            "csrf": CSRF,
-        }
-        secrets_dir = self.app.state.web.secrets_dir
-        secret = (secrets_dir / "session.key").read_text(encoding="utf-8").strip()
-        signed = itsdangerous.TimestampSigner(secret).sign(b64encode(json.dumps(session).encode()))
         client = TestClient(self.app, base_url=BASE, follow_redirects=False)
-        client.cookies.set(SESSION_COOKIE, signed.decode())
+        log_in(client, self.app.state.web, f"resident:{key}", kind="resident")
         return client
 
     def agent_bill(self, key: str) -> tuple[int | None, list[str]]:

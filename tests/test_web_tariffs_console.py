@@ -10,27 +10,24 @@ Sessions are cookies signed with the application's key, as the OpenID Connect lo
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
-from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import itsdangerous
 import pytest
 from fastapi.testclient import TestClient
 
 from territoria.apps.tariffs import explain_household
 from territoria.apps.tariffs.explain import euros
 from territoria.interfaces.runs.tariffs import PURPOSE, Run, reference_month, run_screening
-from territoria.interfaces.web.app import SESSION_COOKIE, create_app
+from territoria.interfaces.web.app import create_app
 from territoria.interfaces.web.state import SECRETS_ENV, WebState
+from web_sessions import CSRF, log_in
 
-CSRF = "jeton-csrf-de-test"
 MONTH = "2025-11"
 PAGE = "/console/non-recours"
 ROW = re.compile(
@@ -45,23 +42,7 @@ class Web:
     state: WebState
 
     def login(self, actor: str) -> None:
-        """Sign a session cookie as the OpenID Connect callback would leave it."""
-        agent = self.state.gov.policy.agents[actor]
-        session = {
-            "principal": {
-                "actor": actor,
-                "kind": "agent",
-                "name": agent.name,
-                "idp": "agents",
-                "id_token": "",
-                "login_at": "2026-01-05T09:00:00+00:00",
-            },
-            "csrf": CSRF,
-        }
-        secret = (self.state.secrets_dir / "session.key").read_text(encoding="utf-8").strip()
-        signed = itsdangerous.TimestampSigner(secret).sign(b64encode(json.dumps(session).encode()))
-        self.client.cookies.clear()  # the application re-sets the cookie: start afresh
-        self.client.cookies.set(SESSION_COOKIE, signed.decode())
+        log_in(self.client, self.state, actor)
 
     def ledger(self, limit: int = 1000, **filters: Any) -> list[Any]:
         with self.state.lock:

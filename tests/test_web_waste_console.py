@@ -9,10 +9,8 @@ computed here through the same governed run (``territoria.interfaces.runs.waste`
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
-from base64 import b64encode
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,27 +18,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import itsdangerous
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from identity_fixtures import catalog
 from territoria.apps.waste import Assumptions, BillingRun, get_grid, run_billing, simulate
 from territoria.apps.waste.money import euros
-from territoria.backends import open_store
-from territoria.core.config import load_workspace
-from territoria.ingest import ingest_files, sandbox_items
 from territoria.interfaces.runs.waste import bill_run, checked_period, governed_inputs
 from territoria.interfaces.runs.waste_book import (
     NAME_KEY_PREFIXES,
     GovernedDisputeBook,
     request_contest,
 )
-from territoria.interfaces.web.app import SESSION_COOKIE, create_app
+from territoria.interfaces.web.app import create_app
 from territoria.interfaces.web.state import SECRETS_ENV, WebState
+from web_sessions import CSRF, log_in
 
-CSRF = "jeton-csrf-de-test"
 AGENT = "paul.dechets"
 PURPOSE = "waste_billing"
 GRID = "exemple_metropole_2025"
@@ -53,22 +46,7 @@ class Web:
     state: WebState
 
     def login(self, actor: str) -> None:
-        """Sign a session cookie as the OpenID Connect callback would leave it."""
-        agent = self.state.gov.policy.agents[actor]
-        session = {
-            "principal": {
-                "actor": actor,
-                "kind": "agent",
-                "name": agent.name,
-                "idp": "agents",
-                "id_token": "",
-                "login_at": "2026-01-05T09:00:00+00:00",
-            },
-            "csrf": CSRF,
-        }
-        secret = (self.state.secrets_dir / "session.key").read_text(encoding="utf-8").strip()
-        signed = itsdangerous.TimestampSigner(secret).sign(b64encode(json.dumps(session).encode()))
-        self.client.cookies.set(SESSION_COOKIE, signed.decode())
+        log_in(self.client, self.state, actor)
 
     def ledger(self, limit: int = 1000, **filters: Any) -> list[Any]:
         with self.state.lock:
@@ -89,28 +67,11 @@ class Web:
             return bill_run(grid, checked_period(grid, PERIOD), inputs, book)
 
 
-@pytest.fixture(scope="module")
-def waste_template(
-    linked_template: Path, sandbox: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The linked sandbox plus its lift events (they name no resident: no linking needed)."""
-    root = tmp_path_factory.mktemp("waste_web") / "ws"
-    shutil.copytree(linked_template, root)
-    config = load_workspace(root)
-    store = open_store(config)
-    try:
-        items = [(s, p) for s, p in sandbox_items(sandbox) if s == "waste_lifts"]
-        assert items and all(o.ok for o in ingest_files(store, catalog(config), items))
-    finally:
-        store.close()
-    return root
-
-
 @pytest.fixture
-def web(waste_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
+def web(lifts_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Web]:
     monkeypatch.delenv(SECRETS_ENV, raising=False)
     root = tmp_path / "ws"
-    shutil.copytree(waste_template, root)
+    shutil.copytree(lifts_template, root)
     app = create_app(root)
     with TestClient(app, follow_redirects=False) as client:
         yield Web(client, app.state.web)
