@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from territoria.backends import marks
 from territoria.core.contract import SourceContract
@@ -64,9 +65,13 @@ def _attribution(gov: Governance, source: str) -> dict[str, tuple[str, str | Non
 
 
 def _attached(
-    gov: Governance, contract: SourceContract, table: pa.Table
+    gov: Governance, contract: SourceContract, table: pa.Table, only: set[str] | None = None
 ) -> list[tuple[str, str | None] | None]:
-    """Each event's (person key, household key) through the record it is attached to."""
+    """Each event's (person key, household key) through the record it is attached to.
+
+    ``only``: the persons wanted (a resident's own data); the events of anyone else's records
+    then come back unattributed, and only the wanted persons' tags are looked at row by row.
+    """
     link = contract.linkage.attached_to
     assert link is not None
     parent = gov.contracts[link.source]
@@ -82,24 +87,26 @@ def _attached(
         for record, key, start, end in zip(
             rows[parent_id], rows[link.parent_key], starts, ends, strict=True
         ):
-            if key is None:
+            owner = owners.get(str(record))
+            if key is None or (only is not None and (owner is None or owner[0] not in only)):
                 continue
-            spans.setdefault(str(key), []).append(
-                (_day(start) or "", _day(end), owners.get(str(record)))
-            )
-    found: list[tuple[str, str | None] | None] = []
-    keys = table.column(link.key).to_pylist()
-    dates = table.column(link.at).to_pylist()
-    for key, at in zip(keys, dates, strict=True):
+            spans.setdefault(str(key), []).append((_day(start) or "", _day(end), owner))
+    found: list[tuple[str, str | None] | None] = [None] * table.num_rows
+    if not spans or table.num_rows == 0:
+        return found
+    keys = table.column(link.key).cast(pa.string())
+    known = pc.indices_nonzero(pc.is_in(keys, value_set=pa.array(list(spans), pa.string())))
+    dates = table.column(link.at).take(known).to_pylist()
+    for position, key, at in zip(
+        known.to_pylist(), keys.take(known).to_pylist(), dates, strict=True
+    ):
         day = _day(at)
-        owner = None
-        if key is not None and day is not None:
-            owner = next(
-                (o for start, end, o in spans.get(str(key), ())
+        if day is not None:
+            found[position] = next(
+                (o for start, end, o in spans[key]
                  if start <= day and (end is None or day < end)),
                 None,
             )  # fmt: skip
-        found.append(owner)
     return found
 
 
@@ -121,7 +128,7 @@ def attached_events(
     if not batches:
         return []
     table = pa.Table.from_batches(batches).drop_columns(["_load_id"])
-    owners = _attached(gov, contract, table)
+    owners = _attached(gov, contract, table, only={person})
     mine = [i for i, owner in enumerate(owners) if owner is not None and owner[0] == person]
     rows = table.take(pa.array(mine, pa.int64())).to_pylist()
     ids = [str(r[key_field]) for r in rows] if key_field else []
@@ -162,7 +169,8 @@ def _source_table(
         else pa.table({c: pa.array([], pa.string()) for c in columns})
     )
     owners = _attribution(gov, source) if key_field else {}
-    attached = _attached(gov, contract, table) if link is not None else None
+    only = allowed if purpose.scope.self_only else None
+    attached = _attached(gov, contract, table, only) if link is not None else None
     ids = table.column(key_field).cast(pa.string()).to_pylist() if key_field else []
     hidden = gov.reader.hidden({source: sorted({i for i in ids if i})}) if ids else set()
     pseudonym, domain = gov.pseudonyms.pseudonym, purpose.domain
