@@ -127,7 +127,7 @@ def _holders(site: Site) -> list[tuple[str, set[str]]]:
 
 
 def _shown_lifts(page: str) -> set[str]:
-    return set(re.findall(r'<th scope="row">(L\d{10})</th>', page))
+    return set(re.findall(r'<th scope="row">(L\d{10}\w*)</th>', page))
 
 
 def _total(page: str) -> int:
