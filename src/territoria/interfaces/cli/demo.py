@@ -177,8 +177,9 @@ def services_tour(directory: Path) -> None:
             console.print(f"  Non-recours : non disponible ({exc.message}).", highlight=False)
         console.print(
             "  Dans le service web : /console/dechets (paul.dechets : facturations, anomalies, "
-            "contestations, simulateur), /console/non-recours (claire.ccas : liste de repérage, "
-            "contacts, recours), « Mes déchets » dans l'espace résident (/portail/dechets).",
+            "contestations, simulateur), /console/non-recours?mois=2025-11 (claire.ccas : "
+            "liste de repérage, contacts, recours), « Mes déchets » dans l'espace résident "
+            "(/portail/dechets).",
             highlight=False,
         )
     finally:
