@@ -21,6 +21,7 @@ BENCH = Path(__file__).parents[1] / "benchmarks"
         ("governed_read.py", ["--quick"]),
         ("audit_ledger.py", ["--quick"]),
         ("tariffs_screening.py", ["--quick"]),
+        ("pages_4p.py", ["--quick"]),
     ],
 )
 def test_benchmark_ends_with_its_json_line(script: str, args: list[str]) -> None:
