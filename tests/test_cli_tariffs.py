@@ -158,3 +158,23 @@ def test_the_notice_names_the_purpose_data_and_the_grids(linked: Linked) -> None
 )
 def test_the_reference_month(month: str | None, today: date, expected: date) -> None:
     assert reference_month(month, today) == expected
+
+
+def test_the_screening_runs_only_under_a_purpose_that_declares_it(linked: Linked) -> None:
+    """The CCAS social worker also holds records under ccas_social_support, which reads the
+    same sources but declares no algorithm: the screening is refused there, and recorded."""
+    config, store = linked
+    result = _run(
+        config, "screen", "--as", "claire.ccas", "--month", MONTH, "-p", "ccas_social_support"
+    )
+    assert result.exit_code != 0
+    assert "ne déclare pas l'algorithme" in result.output
+    assert "Traceback" not in result.output
+    gov = Governance.open(config, store)
+    last = gov.ledger.records(limit=1)[0].entry
+    assert (last.decision, last.rule, last.purpose) == (
+        "deny",
+        "deny:algorithm_not_declared",
+        "ccas_social_support",
+    )
+    assert last.persons == ()

@@ -276,6 +276,14 @@ def test_the_librarian_is_refused_and_the_refusal_is_in_the_ledger(web: Web, pat
     assert last.entry.rule.startswith("deny:")
 
 
+def test_the_screening_is_refused_under_a_purpose_that_does_not_declare_it(web: Web) -> None:
+    web.login("claire.ccas")
+    page = web.text(f"{PAGE}?mois={MONTH}&finalite=ccas_social_support", 403)
+    assert "ne déclare pas l'algorithme" in page
+    [last] = web.ledger(actor="claire.ccas", limit=1)[:1]
+    assert last.entry.rule == "deny:algorithm_not_declared" and last.entry.persons == ()
+
+
 def test_an_objector_disappears_from_the_household_page_at_once(web: Web, expected: Run) -> None:
     """Even while the run is kept: the household page checks the purpose's population."""
     web.login("claire.ccas")

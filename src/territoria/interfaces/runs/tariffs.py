@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -29,7 +29,7 @@ from territoria.apps.tariffs import (
     screen,
 )
 from territoria.core.contract import SourceContract
-from territoria.core.errors import TerritoriaError
+from territoria.core.errors import GovernanceError, TerritoriaError
 from territoria.governance import Governance
 from territoria.governance.policy import Purpose
 
@@ -140,6 +140,32 @@ def group_records(
     return groups, contacts
 
 
+def _require_notice(gov: Governance, actor: str, purpose: str) -> None:
+    """The screening helps decisions about residents: it runs only under a purpose whose
+    register entry declares the algorithm (its CRPA L311-3-1 notice); a refusal is recorded."""
+    declared = gov.policy.purposes.get(purpose)
+    if declared is None or declared.algorithm is not None:
+        return  # an unknown purpose is refused by the governed read itself
+    reason = (
+        "la finalité ne déclare pas l'algorithme de repérage (notice CRPA L311-3-1 du "
+        "registre) : il ne peut pas servir sous elle"
+    )
+    refused = replace(
+        gov.decide(actor, purpose, "records"),
+        allowed=False,
+        rule="deny:algorithm_not_declared",
+        reason=reason,
+        fields={},
+    )
+    gov.record(refused, kind="read", view="records.batch")
+    raise GovernanceError(
+        f"refusé : {reason}",
+        code="access_denied",
+        details={"rule": refused.rule},
+        hint=f"le repérage du CCAS s'exécute sous la finalité {PURPOSE}",
+    )
+
+
 def run_screening(
     gov: Governance,
     actor: str,
@@ -156,6 +182,7 @@ def run_screening(
     """
     step = progress or (lambda _label: None)
     with lock or nullcontext():
+        _require_notice(gov, actor, purpose)
         extract = gov.extract(actor, purpose, SOURCES)
     tables = {s: t.to_pylist() for s, t in extract.tables.items()}
     groups, contacts = group_records(tables)
