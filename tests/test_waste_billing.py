@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -35,6 +36,19 @@ EXAMPLE = get_grid("exemple_metropole_2025")
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, pa.Table]:
     return sandbox_waste(tmp_path_factory.mktemp("waste"))
+
+
+def one_bin(**changes: Any) -> pa.Table:
+    """One 240 L bin (D1 / B1, tag T1) of payer P1 since 2020, with these fields changed."""
+    row = {
+        "allocation_id": "D1",
+        "bin_id": "B1",
+        "rfid_tag": "T1",
+        "volume_l": 240,
+        "payer": "P1",
+        "start_date": date(2020, 1, 1),
+    }
+    return allocations([{**row, **changes}])
 
 
 def test_the_sandbox_bills_every_payer_with_explained_lines(
@@ -110,18 +124,7 @@ def test_an_unknown_payer_has_no_bill() -> None:
     run = run_billing(
         ESTUAIRE,
         "2024",
-        allocations(
-            [
-                {
-                    "allocation_id": "D1",
-                    "bin_id": "B1",
-                    "rfid_tag": "T1",
-                    "volume_l": 240,
-                    "payer": "P1",
-                    "start_date": date(2020, 1, 1),
-                }
-            ]
-        ),
+        one_bin(),
         lifts([]),
     )
     assert run.total("P1") == 31225
@@ -130,18 +133,7 @@ def test_an_unknown_payer_has_no_bill() -> None:
 
 
 def test_proration_policy_can_be_overridden() -> None:
-    table = allocations(
-        [
-            {
-                "allocation_id": "D1",
-                "bin_id": "B1",
-                "rfid_tag": "T1",
-                "volume_l": 240,
-                "payer": "P1",
-                "start_date": date(2024, 3, 15),
-            }
-        ]
-    )
+    table = one_bin(start_date=date(2024, 3, 15))
     by_day = run_billing(ESTUAIRE, "2024", table, lifts([]))
     by_month = run_billing(ESTUAIRE, "2024", table, lifts([]), proration=Proration(policy="month"))
     whole = run_billing(ESTUAIRE, "2024", table, lifts([]), proration=Proration(policy="none"))
@@ -151,18 +143,7 @@ def test_proration_policy_can_be_overridden() -> None:
 
 
 def test_double_read_window_and_truck_rule_are_configurable() -> None:
-    table = allocations(
-        [
-            {
-                "allocation_id": "D1",
-                "bin_id": "B1",
-                "rfid_tag": "T1",
-                "volume_l": 240,
-                "payer": "P1",
-                "start_date": date(2020, 1, 1),
-            }
-        ]
-    )
+    table = one_bin()
     reads = lifts(
         [
             {"lift_id": "A", "lifted_at": datetime(2024, 1, 5, 7, 0), "rfid_tag": "T1"},
@@ -231,18 +212,7 @@ def test_a_missing_column_is_named() -> None:
 
 
 def test_a_suspension_of_an_unknown_allocation_is_reported() -> None:
-    table = allocations(
-        [
-            {
-                "allocation_id": "D1",
-                "bin_id": "B1",
-                "rfid_tag": "T1",
-                "volume_l": 240,
-                "payer": "P1",
-                "start_date": date(2020, 1, 1),
-            }
-        ]
-    )
+    table = one_bin()
     suspensions = pa.Table.from_pylist(
         [{"allocation_id": "DX", "start_date": date(2024, 2, 1), "end_date": date(2024, 3, 1)}]
     )
