@@ -53,7 +53,12 @@ from territoria.interfaces.runs.waste import (
     simulate_grid,
 )
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook
-from territoria.interfaces.runs.waste_text import euros_to_cents, evidence_rows, held_reasons
+from territoria.interfaces.runs.waste_text import (
+    DISPUTE_STATUS,
+    euros_to_cents,
+    evidence_rows,
+    held_reasons,
+)
 
 app = typer.Typer(
     help="Redevance incitative des déchets (REOMi / TEOMi) : facturation, simulation de "
@@ -395,7 +400,9 @@ def _print_simulation(result: SimulationResult, chart: Path | None, inputs: Inpu
 
 
 def _print_dispute(dispute: Dispute) -> None:
-    table = Table(title=f"Contestation {dispute.id} — {_STATUS[dispute.status]}", show_header=False)
+    table = Table(
+        title=f"Contestation {dispute.id} — {DISPUTE_STATUS[dispute.status]}", show_header=False
+    )
     table.add_column("")
     table.add_column("")
     table.add_row("Redevable", dispute.payer)
@@ -408,16 +415,13 @@ def _print_dispute(dispute: Dispute) -> None:
     if dispute.decided_at is not None:
         table.add_row(
             "Décision",
-            f"{_STATUS[dispute.status]} par {dispute.agent} le {dispute.decided_at:%d/%m/%Y}",
+            f"{DISPUTE_STATUS[dispute.status]} par {dispute.agent} le {dispute.decided_at:%d/%m/%Y}",
         )
         table.add_row("Motif", dispute.decision_reason or "—")
         table.add_row("Avoir", euros(dispute.credit_cents))
     if dispute.applied_in:
         table.add_row("Imputé sur", dispute.applied_in)
     console.print(table)
-
-
-_STATUS = {"ouverte": "ouverte", "maintenue": "levée maintenue", "avoir": "avoir accordé"}
 
 
 @dispute_app.command("open")
@@ -551,7 +555,7 @@ def dispute_list(
             d.lift_id,
             f"{d.opened_at:%d/%m/%Y}",
             d.claim,
-            _STATUS[d.status],
+            DISPUTE_STATUS[d.status],
             euros(d.credit_cents) if d.status == "avoir" else "—",
             d.applied_in or "—",
         )

@@ -15,6 +15,7 @@ from territoria.apps.waste import BillingRun, Evidence
 from territoria.apps.waste.money import euros
 
 __all__ = [
+    "DISPUTE_STATUS",
     "MAX_EUROS",
     "euros_to_cents",
     "evidence_rows",
@@ -22,6 +23,9 @@ __all__ = [
     "kilograms",
     "parse_decimal",
 ]
+
+DISPUTE_STATUS = {"ouverte": "ouverte", "maintenue": "levée maintenue", "avoir": "avoir accordé"}
+"""A dispute's status as the waste service reads it (the portal words it for residents)."""
 
 MAX_EUROS = Decimal(10**10)
 """An amount at or above ten billion euros is a typing error, not a service's budget."""

@@ -34,7 +34,7 @@ from territoria.apps.waste.money import euros
 from territoria.core.errors import GovernanceError, TerritoriaError
 from territoria.interfaces.runs.waste import acting_purpose, grid_periods, load_grid_option
 from territoria.interfaces.runs.waste_book import GovernedDisputeBook, LiftRequest, lift_requests
-from territoria.interfaces.runs.waste_text import evidence_rows, kilograms
+from territoria.interfaces.runs.waste_text import DISPUTE_STATUS, evidence_rows, kilograms
 from territoria.interfaces.web.api.schemas import PURPOSE_PATTERN
 from territoria.interfaces.web.pages.console_waste_common import (
     META,
@@ -373,8 +373,6 @@ def anomalies_page(
 
 # -- 4. the disputes and their decisions --------------------------------------------------------
 
-STATUS_LABELS = {"ouverte": "ouverte", "maintenue": "levée maintenue", "avoir": "avoir accordé"}
-
 
 def _dispute_view(dispute: Dispute, purpose: str) -> dict[str, Any]:
     bill = {
@@ -385,7 +383,7 @@ def _dispute_view(dispute: Dispute, purpose: str) -> dict[str, Any]:
     }
     return {
         "d": dispute,
-        "status": STATUS_LABELS[dispute.status],
+        "status": DISPUTE_STATUS[dispute.status],
         "opened": local_time(dispute.opened_at),
         "decided": local_time(dispute.decided_at) if dispute.decided_at else None,
         "credit": euros(dispute.credit_cents),
@@ -428,8 +426,8 @@ def disputes_page(
                 "finalite": purpose,
                 "statut": statut,
                 "total": len(disputes),
-                "counts": {k: counts[k] for k in STATUS_LABELS},
-                "labels": STATUS_LABELS,
+                "counts": {k: counts[k] for k in DISPUTE_STATUS},
+                "labels": DISPUTE_STATUS,
                 "disputes": [_dispute_view(d, purpose) for d in shown],
                 "requests": _pending_requests(requests, disputes),
                 "pager": pager,
